@@ -1,0 +1,257 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ANY,
+  EventStore,
+  NO_STREAM,
+  RecordedEvent,
+  STREAM_EXISTS,
+  StreamNotFound,
+  WrongExpectedRevision,
+} from "../../adapters/event-store";
+import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { eventStoreFixtures } from "../support/event-stores";
+import { anEvent, metadata, uniqueStream } from "../support/events";
+
+async function conflictOf(attempt: Promise<unknown>): Promise<WrongExpectedRevision> {
+  const error = await attempt.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(WrongExpectedRevision);
+  return error as WrongExpectedRevision;
+}
+
+/** Pages through the whole global log, keeping the events of the given streams. */
+async function globalLogOf(store: EventStore, streams: string[]): Promise<RecordedEvent[]> {
+  const kept: RecordedEvent[] = [];
+  let after: bigint | undefined;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: 1000 });
+    if (page.length === 0) return kept;
+    kept.push(...page.filter((event) => streams.includes(event.stream)));
+    after = page[page.length - 1]!.position;
+  }
+}
+
+describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
+  let store: EventStore;
+  let dispose: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ store, dispose } = await fixture.open());
+  });
+  afterAll(() => dispose());
+
+  it("reads back exactly the data and metadata appended, with revisions from 0", async () => {
+    const stream = uniqueStream("order");
+    const first = anEvent("OrderCreated", {
+      orderId: "o-1",
+      items: [{ productId: "p-ü-☃", quantity: 2, unitPrice: 1999 }],
+      nested: { deep: { list: [1, "two", null, true] } },
+    });
+    const second = { ...anEvent("OrderConfirmed", { orderId: "o-1" }), metadata: metadata({ extra: "kept" }) };
+
+    const result = await store.append(stream, [first, second], { expectedRevision: NO_STREAM });
+
+    expect(result.nextExpectedRevision).toBe(1);
+    const events = await store.read(stream);
+    expect(events.map(({ id, type, data, metadata: meta, stream: s, revision }) => ({ id, type, data, metadata: meta, stream: s, revision }))).toEqual([
+      { ...first, stream, revision: 0 },
+      { ...second, stream, revision: 1 },
+    ]);
+    expect(events[1]!.position).toBe(result.position);
+    expect(events[0]!.position < events[1]!.position).toBe(true);
+  });
+
+  it("raises StreamNotFound for a stream without events", async () => {
+    const stream = uniqueStream("missing");
+    await expect(store.read(stream)).rejects.toBeInstanceOf(StreamNotFound);
+    await expect(store.read(stream)).rejects.toMatchObject({ stream });
+  });
+
+  describe("expected revision", () => {
+    it("no stream: accepted for a new stream, refused once it exists", async () => {
+      const stream = uniqueStream("s");
+      await store.append(stream, [anEvent("A")], { expectedRevision: NO_STREAM });
+
+      const conflict = await conflictOf(store.append(stream, [anEvent("B")], { expectedRevision: NO_STREAM }));
+
+      expect(conflict).toMatchObject({ stream, expectedRevision: NO_STREAM, actualRevision: 0 });
+      expect(await store.read(stream)).toHaveLength(1);
+    });
+
+    it("stream exists: refused for a new stream, accepted once it exists", async () => {
+      const stream = uniqueStream("s");
+      const conflict = await conflictOf(store.append(stream, [anEvent("A")], { expectedRevision: STREAM_EXISTS }));
+      expect(conflict).toMatchObject({ stream, expectedRevision: STREAM_EXISTS, actualRevision: NO_STREAM });
+      await expect(store.read(stream)).rejects.toBeInstanceOf(StreamNotFound);
+
+      await store.append(stream, [anEvent("A")], { expectedRevision: ANY });
+      const result = await store.append(stream, [anEvent("B")], { expectedRevision: STREAM_EXISTS });
+      expect(result.nextExpectedRevision).toBe(1);
+    });
+
+    it("any: accepted whatever the stream holds", async () => {
+      const stream = uniqueStream("s");
+      expect((await store.append(stream, [anEvent("A")], { expectedRevision: ANY })).nextExpectedRevision).toBe(0);
+      expect((await store.append(stream, [anEvent("B")], { expectedRevision: ANY })).nextExpectedRevision).toBe(1);
+    });
+
+    it("exact: accepted at that revision only, and names the actual one when refused", async () => {
+      const stream = uniqueStream("s");
+      await store.append(stream, [anEvent("A"), anEvent("B")], { expectedRevision: NO_STREAM });
+
+      const behind = await conflictOf(store.append(stream, [anEvent("C")], { expectedRevision: 0 }));
+      expect(behind).toMatchObject({ stream, expectedRevision: 0, actualRevision: 1 });
+      const ahead = await conflictOf(store.append(stream, [anEvent("C")], { expectedRevision: 5 }));
+      expect(ahead).toMatchObject({ expectedRevision: 5, actualRevision: 1 });
+      const missing = await conflictOf(store.append(uniqueStream("s"), [anEvent("C")], { expectedRevision: 0 }));
+      expect(missing).toMatchObject({ expectedRevision: 0, actualRevision: NO_STREAM });
+
+      expect((await store.append(stream, [anEvent("C")], { expectedRevision: 1 })).nextExpectedRevision).toBe(2);
+      expect((await store.read(stream)).map((event) => event.type)).toEqual(["A", "B", "C"]);
+    });
+  });
+
+  it("lets exactly one of 25 concurrent appends with the same expected revision through", async () => {
+    const stream = uniqueStream("race");
+    await store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM });
+    const contenders = Array.from({ length: 25 }, (_, index) => anEvent("Changed", { contender: index }));
+
+    const outcomes = await Promise.allSettled(
+      contenders.map((event) => store.append(stream, [event], { expectedRevision: 0 })),
+    );
+
+    const won = outcomes.filter((outcome) => outcome.status === "fulfilled");
+    const lost = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason as unknown] : []));
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(24);
+    for (const reason of lost) expect(reason).toBeInstanceOf(WrongExpectedRevision);
+    const events = await store.read(stream);
+    expect(events).toHaveLength(2);
+    expect(events[1]!.type).toBe("Changed");
+  });
+
+  it("lets exactly one of 25 concurrent creations of the same stream through", async () => {
+    const stream = uniqueStream("race");
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 25 }, () => store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM })),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
+    expect(await store.read(stream)).toHaveLength(1);
+  });
+
+  it("answers a repeated append of the same event ids as the first one, writing nothing", async () => {
+    const stream = uniqueStream("retry");
+    const events = [anEvent("A"), anEvent("B")];
+    const first = await store.append(stream, events, { expectedRevision: NO_STREAM });
+
+    const again = await store.append(stream, events, { expectedRevision: NO_STREAM });
+
+    expect(again).toEqual(first);
+    expect((await store.read(stream)).map((event) => event.id)).toEqual(events.map((event) => event.id));
+  });
+
+  it("reads forwards and backwards from a revision, with a count", async () => {
+    const stream = uniqueStream("s");
+    await store.append(stream, ["E0", "E1", "E2", "E3", "E4"].map((type) => anEvent(type)), {
+      expectedRevision: NO_STREAM,
+    });
+    const types = (events: RecordedEvent[]) => events.map((event) => event.type);
+
+    expect(types(await store.read(stream, { direction: "backwards" }))).toEqual(["E4", "E3", "E2", "E1", "E0"]);
+    expect(types(await store.read(stream, { direction: "backwards", maxCount: 2 }))).toEqual(["E4", "E3"]);
+    expect(types(await store.read(stream, { direction: "backwards", fromRevision: 2 }))).toEqual(["E2", "E1", "E0"]);
+    expect(types(await store.read(stream, { fromRevision: 3 }))).toEqual(["E3", "E4"]);
+    expect(types(await store.read(stream, { fromRevision: 1, maxCount: 2 }))).toEqual(["E1", "E2"]);
+    expect(types(await store.read(stream, { fromRevision: 9 }))).toEqual([]);
+  });
+
+  it("reads a 10,000-event stream back in order", async () => {
+    const stream = uniqueStream("long");
+    for (let batch = 0; batch < 20; batch += 1) {
+      const events = Array.from({ length: 500 }, (_, index) => anEvent("Counted", { n: batch * 500 + index }));
+      await store.append(stream, events, { expectedRevision: batch === 0 ? NO_STREAM : batch * 500 - 1 });
+    }
+
+    const events = await store.read(stream);
+
+    expect(events).toHaveLength(10_000);
+    events.forEach((event, index) => {
+      expect(event.revision).toBe(index);
+      expect(event.data).toEqual({ n: index });
+    });
+  });
+
+  it("keeps the global log in append order across streams, readable after a position", async () => {
+    const [left, right] = [uniqueStream("left"), uniqueStream("right")];
+    const appended: string[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      for (const stream of [left, right]) {
+        const event = anEvent("Ticked", { round });
+        await store.append(stream, [event], { expectedRevision: round === 0 ? NO_STREAM : round - 1 });
+        appended.push(event.id);
+      }
+    }
+
+    const log = await globalLogOf(store, [left, right]);
+
+    expect(log.map((event) => event.id)).toEqual(appended);
+    log.slice(1).forEach((event, index) => expect(event.position > log[index]!.position).toBe(true));
+    const afterThird = (await store.readAll({ after: log[2]!.position, maxCount: 1000 })).filter((event) =>
+      [left, right].includes(event.stream),
+    );
+    expect(afterThird.map((event) => event.id)).toEqual(appended.slice(3));
+    const page = await store.readAll({ after: log[2]!.position, maxCount: 2 });
+    expect(page).toHaveLength(2);
+  });
+
+  it("answers a ping", async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe("SqliteEventStore on disk", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "glitchbuster-sqlite-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("still has every event, in order, after being closed and reopened", async () => {
+    const path = join(dir, "events.db");
+    const first = new SqliteEventStore(path);
+    const appended = [];
+    for (let index = 0; index < 50; index += 1) {
+      const event = anEvent("Counted", { n: index });
+      appended.push(event);
+      await first.append(`counter-${index % 3}`, [event], { expectedRevision: ANY });
+    }
+    await first.close();
+
+    const reopened = new SqliteEventStore(path);
+    const log = await reopened.readAll();
+    await expect(reopened.append("counter-0", [anEvent("Late")], { expectedRevision: 16 })).resolves.toMatchObject({
+      nextExpectedRevision: 17,
+    });
+    await reopened.close();
+
+    expect(log.map((event) => event.id)).toEqual(appended.map((event) => event.id));
+    expect(log.map((event) => event.data)).toEqual(appended.map((event) => event.data));
+  });
+
+  it("serialises appends from two connections to one file (two processes of the local cluster)", async () => {
+    const path = join(dir, "events.db");
+    const [one, two] = [new SqliteEventStore(path), new SqliteEventStore(path)];
+    await one.append("shared", [anEvent("A")], { expectedRevision: NO_STREAM });
+
+    await two.append("shared", [anEvent("B")], { expectedRevision: 0 });
+    const conflict = await conflictOf(one.append("shared", [anEvent("C")], { expectedRevision: 0 }));
+
+    expect(conflict.actualRevision).toBe(1);
+    expect((await one.read("shared")).map((event) => event.type)).toEqual(["A", "B"]);
+    await Promise.all([one.close(), two.close()]);
+  });
+});
