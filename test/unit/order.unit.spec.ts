@@ -42,8 +42,11 @@ const confirmed: OrderEvent = { type: "OrderConfirmed", data: { orderId, confirm
 const rejected: OrderEvent = { type: "OrderRejected", data: { orderId, reason: "FRAUD_REJECTED", rejectedAt: later } };
 const cancelled: OrderEvent = { type: "OrderCancelled", data: { orderId, reason: "changed my mind", cancelledAt: later } };
 
-function creating(data: Partial<Extract<OrderCommand, { type: "CreateOrder" }>["data"]>): OrderCommand {
-  return { ...create, data: { ...(create.data as Extract<OrderCommand, { type: "CreateOrder" }>["data"]), ...data } };
+type CreateOrder = Extract<OrderCommand, { type: "CreateOrder" }>;
+
+function creating(data: Partial<CreateOrder["data"]>): CreateOrder {
+  const base = create as CreateOrder;
+  return { ...base, data: { ...base.data, ...data } };
 }
 
 describe("Order decider", () => {

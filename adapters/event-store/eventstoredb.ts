@@ -1,0 +1,175 @@
+import {
+  ANY as CLIENT_ANY,
+  BACKWARDS,
+  END,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM as CLIENT_NO_STREAM,
+  START,
+  STREAM_EXISTS as CLIENT_STREAM_EXISTS,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  jsonEvent,
+  type AppendExpectedRevision,
+  type CurrentRevision,
+  type ResolvedEvent,
+} from "@eventstore/db-client";
+import {
+  ANY,
+  ActualRevision,
+  AppendOptions,
+  AppendResult,
+  EventData,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  JsonObject,
+  NO_STREAM,
+  ReadAllOptions,
+  ReadOptions,
+  RecordedEvent,
+  STREAM_EXISTS,
+  StreamNotFound,
+  WrongExpectedRevision,
+} from "./port";
+
+const DEFAULT_READ_ALL_COUNT = 1000;
+/** What servers before 22.6 send as the commit position of an event read from a stream. */
+const UNKNOWN_POSITION = 2n ** 64n - 1n;
+
+/**
+ * The production EventStore: EventStoreDB through its gRPC client. Positions are the commit
+ * positions of the server's transaction log. Stream reads carry them from server 22.6 on.
+ */
+export class EventStoreDbEventStore implements EventStore {
+  private readonly client: EventStoreDBClient;
+
+  constructor(connectionString: string) {
+    this.client = EventStoreDBClient.connectionString(connectionString);
+  }
+
+  async append(stream: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
+    const proposed = events.map(({ id, type, data, metadata }) => jsonEvent({ id, type, data, metadata }));
+    try {
+      const result = await this.client.appendToStream(stream, proposed, {
+        expectedRevision: clientRevision(options.expectedRevision),
+      });
+      // The server only leaves the position out for an append of nothing to a stream of nothing.
+      if (!result.position) return { nextExpectedRevision: -1, position: 0n };
+      return { nextExpectedRevision: Number(result.nextExpectedRevision), position: result.position.commit };
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) {
+        throw new WrongExpectedRevision(stream, options.expectedRevision, actualRevision(error.actualVersion));
+      }
+      throw error;
+    }
+  }
+
+  async read(stream: string, options: ReadOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === "backwards";
+    const from = options.fromRevision === undefined ? (backwards ? END : START) : BigInt(options.fromRevision);
+    try {
+      const resolved = await collect(
+        this.client.readStream(stream, {
+          direction: backwards ? BACKWARDS : FORWARDS,
+          fromRevision: from,
+          maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
+        }),
+      );
+      return resolved.map(recordedEvent);
+    } catch (error) {
+      // The server answers a missing stream inside the read; the client turns it into this error.
+      if (error instanceof StreamNotFoundError) throw new StreamNotFound(stream);
+      throw error;
+    }
+  }
+
+  /**
+   * The server has no "after" and no way to leave out system events on a plain $all read (the
+   * client sends no filter), so this reads pages from the last position seen, drops the event at
+   * that position (a read from a position includes it) and the system events, until it has
+   * enough events or the log ends.
+   */
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const maxCount = options.maxCount ?? DEFAULT_READ_ALL_COUNT;
+    const kept: RecordedEvent[] = [];
+    let after = options.after;
+    while (kept.length < maxCount) {
+      // One more than still needed, since the event at `after` comes back first.
+      const requested = maxCount - kept.length + 1;
+      const page = await collect(
+        this.client.readAll({
+          fromPosition: after === undefined ? START : { commit: after, prepare: after },
+          direction: FORWARDS,
+          maxCount: requested,
+        }),
+      );
+      for (const resolved of page) {
+        const position = resolved.event?.position.commit;
+        if (position === undefined || (after !== undefined && position <= after)) continue;
+        if (!isSystemEvent(resolved) && kept.length < maxCount) kept.push(recordedEvent(resolved));
+      }
+      if (page.length < requested) break;
+      after = page[page.length - 1]?.event?.position.commit;
+    }
+    return kept;
+  }
+
+  /** Reads one event of $all: cheap, and fails when the server does not answer. */
+  async ping(): Promise<void> {
+    await collect(this.client.readAll({ maxCount: 1 }));
+  }
+
+  async close(): Promise<void> {
+    await this.client.dispose();
+  }
+}
+
+function clientRevision(expected: ExpectedRevision): AppendExpectedRevision {
+  switch (expected) {
+    case NO_STREAM:
+      return CLIENT_NO_STREAM;
+    case STREAM_EXISTS:
+      return CLIENT_STREAM_EXISTS;
+    case ANY:
+      return CLIENT_ANY;
+    default:
+      return BigInt(expected);
+  }
+}
+
+function actualRevision(actual: CurrentRevision): ActualRevision {
+  return actual === CLIENT_NO_STREAM ? NO_STREAM : Number(actual);
+}
+
+/** Events the server writes for itself ($stats, $settings, links...), which callers never see. */
+function isSystemEvent(resolved: ResolvedEvent): boolean {
+  const event = resolved.event;
+  return !event || event.type.startsWith("$") || event.streamId.startsWith("$");
+}
+
+function recordedEvent(resolved: ResolvedEvent): RecordedEvent {
+  const event = resolved.event;
+  // Without resolveLinkTos every entry has its event; a link would be a system event.
+  if (!event) throw new Error("EventStoreDB returned an entry without an event");
+  if (!event.isJson) throw new Error(`event ${event.id} of ${event.streamId} is not JSON`);
+  if (!event.position || event.position.commit === UNKNOWN_POSITION) {
+    throw new Error(`event ${event.id} of ${event.streamId} came without its log position: EventStoreDB 22.6 or later is needed`);
+  }
+  return {
+    stream: event.streamId,
+    revision: Number(event.revision),
+    position: event.position.commit,
+    id: event.id,
+    type: event.type,
+    // Written by this adapter with jsonEvent from a JsonObject and an EventMetadata.
+    data: event.data as JsonObject,
+    metadata: event.metadata as EventMetadata,
+  };
+}
+
+async function collect<T>(read: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of read) items.push(item);
+  return items;
+}

@@ -1,0 +1,91 @@
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { toErrorBody } from "./api/http-errors";
+import { jsonBody } from "./api/json-body";
+
+export interface ApiServiceOptions {
+  port: number;
+  /** 0.0.0.0 by default; tests bind 127.0.0.1. */
+  ip?: string;
+}
+
+type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
+type ApiThis = Service & { server: import("node:http").Server };
+
+/** A dependency the health route asks, and the action that answers for it. */
+const HEALTH_CHECKS = [{ name: "orders", action: "orders.health" }] as const;
+const HEALTH_TIMEOUT_MS = 2000;
+
+interface HealthCheck {
+  status: "up" | "down";
+  error?: string;
+}
+
+export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): ServiceSchema<ServiceSettingSchema, ApiThis> {
+  return {
+    name: "api",
+    mixins: [ApiGateway],
+    settings: {
+      port,
+      ip,
+      logRequest: "debug",
+      logResponse: "debug",
+      routes: [
+        {
+          path: "/api",
+          mappingPolicy: "restrict",
+          bodyParsers: false,
+          use: jsonBody,
+          aliases: {
+            "POST /orders": "orders.create",
+            "GET /orders": "orders.list",
+            "GET /orders/:id": "orders.get",
+            "GET /orders/:id/events": "orders.history",
+            "POST /orders/:id/cancel": "orders.cancel",
+            "GET /health": "api.health",
+          },
+          onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+            const key = req.headers["idempotency-key"];
+            if (req.$alias?.action === "orders.create" && typeof key === "string" && req.$params) {
+              req.$params.idempotencyKey = key;
+            }
+          },
+          onAfterCall(_ctx: Context, _route: unknown, req: GatewayRequest, res: ServerResponse, data: { id?: string }) {
+            if (req.$alias?.action === "orders.create" && data?.id) {
+              res.statusCode = 201;
+              res.setHeader("Location", `/api/orders/${data.id}`);
+            }
+            return data;
+          },
+        },
+      ],
+      onError(this: ApiThis, _req: IncomingMessage, res: ServerResponse, error: unknown) {
+        const body = toErrorBody(error);
+        if (body.code >= 500) this.logger.error("request failed", error);
+        res.setHeader("Content-Type", "application/json; charset=utf-8");
+        res.writeHead(body.code);
+        res.end(JSON.stringify(body));
+      },
+    },
+
+    actions: {
+      health: {
+        async handler(this: ApiThis, ctx: Context<unknown, { $statusCode?: number }>) {
+          const checks: Record<string, HealthCheck> = {};
+          for (const { name, action } of HEALTH_CHECKS) {
+            try {
+              const reported = await ctx.call<Record<string, HealthCheck>, object>(action, {}, { timeout: HEALTH_TIMEOUT_MS, retries: 0 });
+              Object.assign(checks, { [name]: { status: "up" } }, reported);
+            } catch (error) {
+              checks[name] = { status: "down", error: (error as Error).message };
+            }
+          }
+          const healthy = Object.values(checks).every((check) => check.status === "up");
+          if (!healthy) ctx.meta.$statusCode = 503;
+          return { status: healthy ? "ok" : "unavailable", checks };
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import bodyParser from "body-parser";
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Errors } from "moleculer";
+
+type Next = (error?: unknown) => void;
+type Middleware = (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: Next) => void;
+
+export const MAX_BODY = "64kb";
+
+/** Keys that would reach an object's prototype once the body is merged into action params. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/** A body that is not JSON is refused before it is read, whatever the route. */
+const requireJson: Middleware = (req, _res, next) => {
+  if (!hasBody(req)) return next();
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type)) return next();
+  next(
+    new Errors.MoleculerClientError("request bodies must be application/json", 415, "UNSUPPORTED_MEDIA_TYPE", {
+      contentType: req.headers["content-type"] ?? null,
+    }),
+  );
+};
+
+const parseJson = bodyParser.json({
+  limit: MAX_BODY,
+  strict: true,
+  type: () => true,
+  reviver(key: string, value: unknown) {
+    if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`the key "${key}" is not allowed`);
+    return value;
+  },
+}) as Middleware;
+
+/** Action params are an object: a JSON array or scalar body has nothing to say to them. */
+const requireObject: Middleware = (req, _res, next) => {
+  const body = req.body;
+  if (!hasBody(req) || (typeof body === "object" && body !== null && !Array.isArray(body))) return next();
+  next(new Errors.MoleculerClientError("the request body must be a JSON object", 400, "MALFORMED_JSON", null));
+};
+
+/** The gateway's body handling: JSON only, 64 KiB at most, an object, no prototype keys. */
+export const jsonBody: Middleware[] = [requireJson, parseJson, requireObject];

@@ -1,0 +1,254 @@
+import { randomUUID } from "node:crypto";
+import { Context, Errors, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { DomainError } from "../domain/errors";
+import * as orderDecider from "../domain/order";
+import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
+import { canonicalDigest, nameBasedUuid } from "../lib/ids";
+import { EventMetadata } from "../adapters/event-store";
+import { AggregateRepository } from "../mixins/aggregate-repository";
+import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
+import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+import { InvalidCursor, OrderList, OrderListQuery, PlacedOrder } from "../projections/order-list";
+
+export interface OrdersServiceOptions {
+  eventStoreUrl: string;
+}
+
+export interface CreateOrderParams {
+  customerId: string;
+  currency: string;
+  items: OrderLine[];
+  /** Repeating a create with the same key and body answers with the same order. */
+  idempotencyKey?: string;
+}
+export interface OrderIdParams {
+  id: string;
+}
+export interface RejectOrderParams extends OrderIdParams {
+  reason: string;
+}
+export interface CancelOrderParams extends OrderIdParams {
+  reason?: string;
+}
+export type ListOrdersParams = Omit<OrderListQuery, "limit"> & { limit?: number };
+
+export interface OrderHistoryEntry {
+  type: string;
+  revision: number;
+  occurredAt: string;
+  data: Record<string, unknown>;
+}
+
+type OrdersThis = WithEventStore & {
+  orders: AggregateRepository<OrderCommand, OrderEvent, Order>;
+  orderList: OrderList;
+  orderListCatchUp: Promise<void> | undefined;
+  execute(ctx: Context, orderId: string, command: OrderCommand, extra?: Record<string, unknown>): Promise<PlacedOrder>;
+  catchUpOrderList(): Promise<void>;
+};
+
+/** Keys of idempotent creates are turned into order ids inside this namespace. */
+const IDEMPOTENCY_NAMESPACE = "8f0b8c52-5f3e-4a36-9a57-1d1c1f6f3b2e";
+const DEFAULT_PAGE_SIZE = 20;
+
+const STATUS_OF: Record<OrderErrorCode, 404 | 409 | 422> = {
+  INVALID_ORDER: 422,
+  ORDER_TOTAL_TOO_LARGE: 422,
+  ORDER_NOT_FOUND: 404,
+  ORDER_ALREADY_EXISTS: 409,
+  ORDER_ALREADY_CONFIRMED: 409,
+  ORDER_ALREADY_REJECTED: 409,
+  ORDER_ALREADY_CANCELLED: 409,
+};
+
+const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as const;
+const reason = { type: "string", min: 1, max: ORDER_LIMITS.maxReasonLength } as const;
+const statuses = ["pending", "confirmed", "rejected", "cancelled"];
+
+export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchema<ServiceSettingSchema, OrdersThis> {
+  return {
+    name: "orders",
+    mixins: [EventStoreMixin({ url: eventStoreUrl }), DomainErrorsMixin(STATUS_OF)],
+
+    actions: {
+      create: {
+        params: {
+          $$strict: true,
+          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          currency: { type: "string", pattern: /^[A-Z]{3}$/, messages: { stringPattern: "The 'currency' field must be an ISO 4217 code of three capital letters." } },
+          items: {
+            type: "array",
+            min: ORDER_LIMITS.minItems,
+            max: ORDER_LIMITS.maxItems,
+            items: {
+              type: "object",
+              strict: true,
+              props: {
+                productId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+                quantity: { type: "number", integer: true, min: ORDER_LIMITS.minQuantity, max: ORDER_LIMITS.maxQuantity },
+                unitPrice: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
+              },
+            },
+          },
+          idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
+        },
+        async handler(this: OrdersThis, ctx: Context<CreateOrderParams>): Promise<PlacedOrder> {
+          const { idempotencyKey, ...request } = ctx.params;
+          if (idempotencyKey === undefined) {
+            const id = randomUUID();
+            return this.execute(ctx, id, { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } });
+          }
+          const id = nameBasedUuid(IDEMPOTENCY_NAMESPACE, idempotencyKey);
+          const requestDigest = canonicalDigest(request);
+          try {
+            return await this.execute(
+              ctx,
+              id,
+              { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } },
+              { idempotencyKey, requestDigest },
+            );
+          } catch (error) {
+            if (!(error instanceof DomainError) || error.code !== "ORDER_ALREADY_EXISTS") throw error;
+            const existing = await this.orders.load(id);
+            if (existing.state.status !== "initial" && existing.events[0]?.metadata.requestDigest === requestDigest) {
+              return existing.state;
+            }
+            throw new Errors.MoleculerClientError(
+              "this Idempotency-Key was already used with another request body",
+              422,
+              "IDEMPOTENCY_KEY_REUSED",
+              { idempotencyKey },
+            );
+          }
+        },
+      },
+
+      get: {
+        params: { $$strict: true, id: orderId },
+        async handler(this: OrdersThis, ctx: Context<OrderIdParams>): Promise<PlacedOrder> {
+          const { state } = await this.orders.load(ctx.params.id);
+          if (state.status === "initial") throw new DomainError("ORDER_NOT_FOUND", `order ${ctx.params.id} not found`);
+          return state;
+        },
+      },
+
+      list: {
+        params: {
+          $$strict: true,
+          status: { type: "enum", values: statuses, optional: true },
+          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength, optional: true },
+          limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true },
+          cursor: { type: "string", min: 1, max: 64, optional: true },
+        },
+        async handler(this: OrdersThis, ctx: Context<ListOrdersParams>) {
+          await this.catchUpOrderList();
+          try {
+            const page = this.orderList.query({ ...ctx.params, limit: ctx.params.limit ?? DEFAULT_PAGE_SIZE });
+            return { items: page.orders, nextCursor: page.nextCursor };
+          } catch (error) {
+            if (!(error instanceof InvalidCursor)) throw error;
+            throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [
+              { type: "cursor", field: "cursor", message: error.message, actual: ctx.params.cursor },
+            ]);
+          }
+        },
+      },
+
+      history: {
+        params: { $$strict: true, id: orderId },
+        async handler(this: OrdersThis, ctx: Context<OrderIdParams>): Promise<OrderHistoryEntry[]> {
+          const { events } = await this.orders.load(ctx.params.id);
+          if (events.length === 0) throw new DomainError("ORDER_NOT_FOUND", `order ${ctx.params.id} not found`);
+          return events.map((event) => ({
+            type: event.type,
+            revision: event.revision,
+            occurredAt: event.metadata.occurredAt,
+            data: event.data,
+          }));
+        },
+      },
+
+      cancel: {
+        params: { $$strict: true, id: orderId, reason: { ...reason, optional: true } },
+        handler(this: OrdersThis, ctx: Context<CancelOrderParams>): Promise<PlacedOrder> {
+          const { id, reason: why } = ctx.params;
+          return this.execute(ctx, id, { type: "CancelOrder", data: { orderId: id, reason: why }, metadata: { now: now() } });
+        },
+      },
+
+      // Steps of the order saga: callable from other nodes, not through the gateway.
+      confirm: {
+        visibility: "public",
+        params: { $$strict: true, id: orderId },
+        handler(this: OrdersThis, ctx: Context<OrderIdParams>): Promise<PlacedOrder> {
+          const { id } = ctx.params;
+          return this.execute(ctx, id, { type: "ConfirmOrder", data: { orderId: id }, metadata: { now: now() } });
+        },
+      },
+
+      reject: {
+        visibility: "public",
+        params: { $$strict: true, id: orderId, reason },
+        handler(this: OrdersThis, ctx: Context<RejectOrderParams>): Promise<PlacedOrder> {
+          const { id, reason: why } = ctx.params;
+          return this.execute(ctx, id, { type: "RejectOrder", data: { orderId: id, reason: why }, metadata: { now: now() } });
+        },
+      },
+
+      health: {
+        visibility: "public",
+        async handler(this: OrdersThis) {
+          try {
+            await this.eventStore.ping();
+            return { eventStore: { status: "up" } };
+          } catch (error) {
+            return { eventStore: { status: "down", error: (error as Error).message } };
+          }
+        },
+      },
+    },
+
+    methods: {
+      async execute(this: OrdersThis, ctx: Context, id: string, command: OrderCommand, extra: Record<string, unknown> = {}) {
+        const metadata: EventMetadata = {
+          ...extra,
+          correlationId: ctx.requestID ?? ctx.id,
+          causationId: ctx.id,
+          occurredAt: command.metadata.now,
+        };
+        const { state } = await this.orders.handle(id, command, metadata);
+        if (state.status === "initial") throw new Error(`order ${id} has no event after ${command.type}`);
+        return state;
+      },
+
+      /** Folds what the global log gained since the last call; one catch-up at a time. */
+      catchUpOrderList(this: OrdersThis): Promise<void> {
+        this.orderListCatchUp ??= (async () => {
+          try {
+            for (;;) {
+              const page = await this.eventStore.readAll({ after: this.orderList.position, maxCount: 1000 });
+              if (page.length === 0) return;
+              page.forEach((event) => this.orderList.apply(event));
+            }
+          } finally {
+            this.orderListCatchUp = undefined;
+          }
+        })();
+        return this.orderListCatchUp;
+      },
+    },
+
+    created(this: OrdersThis) {
+      this.orders = new AggregateRepository(this.eventStore, orderDecider, "order");
+      this.orderList = new OrderList();
+    },
+
+    async started(this: OrdersThis) {
+      await this.catchUpOrderList();
+    },
+  };
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
