@@ -1,4 +1,4 @@
-import { ServiceBroker, ServiceSchema } from "moleculer";
+import { ServiceBroker } from "moleculer";
 import { loadConfig } from "./config";
 import { brokerOptions } from "./moleculer.config";
 import { isServiceName, serviceFactories } from "./services";
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   }
   const broker = new ServiceBroker(brokerOptions(config));
   for (const name of names.filter(isServiceName)) {
-    broker.createService(serviceFactories[name](config) as ServiceSchema);
+    broker.createService(serviceFactories[name](config));
   }
   await broker.start();
 }

@@ -1,5 +1,5 @@
 import { IncomingMessage, ServerResponse } from "node:http";
-import { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { toErrorBody } from "./api/http-errors";
 import { jsonBody } from "./api/json-body";
@@ -22,7 +22,7 @@ interface HealthCheck {
   error?: string;
 }
 
-export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): ServiceSchema<ServiceSettingSchema, ApiThis> {
+export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): ServiceSchema {
   return {
     name: "api",
     mixins: [ApiGateway],

@@ -7,7 +7,7 @@ import { ordersService } from "./orders.service";
 export const serviceFactories = {
   api: (config: AppConfig) => apiService({ port: config.port }),
   orders: (config: AppConfig) => ordersService({ eventStoreUrl: config.eventStoreUrl }),
-} satisfies Record<string, (config: AppConfig) => Pick<ServiceSchema, "name">>;
+} satisfies Record<string, (config: AppConfig) => ServiceSchema>;
 
 export type ServiceName = keyof typeof serviceFactories;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Context, Errors, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Context, Errors, ServiceSchema } from "moleculer";
 import { DomainError } from "../domain/errors";
 import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
@@ -65,7 +65,7 @@ const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as con
 const reason = { type: "string", min: 1, max: ORDER_LIMITS.maxReasonLength } as const;
 const statuses = ["pending", "confirmed", "rejected", "cancelled"];
 
-export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchema<ServiceSettingSchema, OrdersThis> {
+export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchema {
   return {
     name: "orders",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), DomainErrorsMixin(STATUS_OF)],
@@ -238,12 +238,13 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
       },
     },
 
-    created(this: OrdersThis) {
+    // Lifecycle handlers see the plain Service type; the typed `this` is on actions and methods.
+    created() {
       this.orders = new AggregateRepository(this.eventStore, orderDecider, "order");
       this.orderList = new OrderList();
     },
 
-    async started(this: OrdersThis) {
+    async started() {
       await this.catchUpOrderList();
     },
   };

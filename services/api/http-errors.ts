@@ -29,7 +29,7 @@ export function toErrorBody(error: unknown): ErrorBody {
   const candidate = error as { type?: unknown; code?: unknown; message?: unknown; data?: unknown };
   const bodyError = typeof candidate?.type === "string" ? BODY_ERRORS[candidate.type] : undefined;
   if (bodyError) {
-    return { ...bodyError, message: bodyErrorMessage(bodyError.type, candidate), data: null };
+    return { type: bodyError.type, message: bodyErrorMessage(bodyError.type, candidate), code: bodyError.code, data: null };
   }
   if (error instanceof Errors.MoleculerError) {
     if (UNAVAILABLE.has(error.type)) {
