@@ -11,6 +11,11 @@ export interface ApiServiceOptions {
 }
 
 type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
+/** What moleculer-web reads from the context's meta to shape the answer. */
+interface GatewayMeta {
+  $statusCode?: number;
+  $location?: string;
+}
 type ApiThis = Service & { server: import("node:http").Server };
 
 /** A dependency the health route asks, and the action that answers for it. */
@@ -51,10 +56,10 @@ export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): Service
               req.$params.idempotencyKey = key;
             }
           },
-          onAfterCall(_ctx: Context, _route: unknown, req: GatewayRequest, res: ServerResponse, data: { id?: string }) {
+          onAfterCall(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: { id?: string }) {
             if (req.$alias?.action === "orders.create" && data?.id) {
-              res.statusCode = 201;
-              res.setHeader("Location", `/api/orders/${data.id}`);
+              ctx.meta.$statusCode = 201;
+              ctx.meta.$location = `/api/orders/${data.id}`;
             }
             return data;
           },
@@ -71,7 +76,7 @@ export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): Service
 
     actions: {
       health: {
-        async handler(this: ApiThis, ctx: Context<unknown, { $statusCode?: number }>) {
+        async handler(this: ApiThis, ctx: Context<unknown, GatewayMeta>) {
           const checks: Record<string, HealthCheck> = {};
           for (const { name, action } of HEALTH_CHECKS) {
             try {

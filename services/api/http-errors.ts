@@ -41,7 +41,7 @@ export function toErrorBody(error: unknown): ErrorBody {
         type: error.type || error.name,
         message: clientError ? error.message : "the request could not be completed",
         code: error.code,
-        data: clientError ? (error.data ?? null) : null,
+        data: clientError ? withoutInternals(error.data ?? null) : null,
       };
     }
   }
@@ -57,4 +57,14 @@ function bodyErrorMessage(type: string, error: { message?: unknown }): string {
     default:
       return String(error.message);
   }
+}
+
+/** Which node and action refused a request is the cluster's business, not the client's. */
+function withoutInternals(data: unknown): unknown {
+  if (!Array.isArray(data)) return data;
+  return data.map((entry: unknown) => {
+    if (entry === null || typeof entry !== "object") return entry;
+    const { nodeID: _node, action: _action, ...rest } = entry as Record<string, unknown>;
+    return rest;
+  });
 }
