@@ -143,15 +143,35 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
     expect(await store.read(stream)).toHaveLength(1);
   });
 
-  it("answers a repeated append of the same event ids as the first one, writing nothing", async () => {
-    const stream = uniqueStream("retry");
-    const events = [anEvent("A"), anEvent("B")];
-    const first = await store.append(stream, events, { expectedRevision: NO_STREAM });
+  describe("a repeated append of the same event ids (a retry after a lost answer)", () => {
+    it("answers as the first append did and writes nothing, with the same expected revision", async () => {
+      const stream = uniqueStream("retry");
+      await store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM });
+      const events = [anEvent("A"), anEvent("B")];
+      const first = await store.append(stream, events, { expectedRevision: 0 });
+      await store.append(stream, [anEvent("Later")], { expectedRevision: 2 });
 
-    const again = await store.append(stream, events, { expectedRevision: NO_STREAM });
+      await expect(store.append(stream, events, { expectedRevision: 0 })).resolves.toEqual(first);
+      expect((await store.read(stream)).map((event) => event.type)).toEqual(["Created", "A", "B", "Later"]);
+    });
 
-    expect(again).toEqual(first);
-    expect((await store.read(stream)).map((event) => event.id)).toEqual(events.map((event) => event.id));
+    it("is recognised for a new stream and for any revision too", async () => {
+      const stream = uniqueStream("retry");
+      const events = [anEvent("A"), anEvent("B")];
+      const first = await store.append(stream, events, { expectedRevision: NO_STREAM });
+
+      await expect(store.append(stream, events, { expectedRevision: NO_STREAM })).resolves.toEqual(first);
+      await expect(store.append(stream, events, { expectedRevision: ANY })).resolves.toEqual(first);
+      expect((await store.read(stream)).map((event) => event.id)).toEqual(events.map((event) => event.id));
+    });
+
+    it("is refused when the ids were written at another revision", async () => {
+      const stream = uniqueStream("retry");
+      const events = [anEvent("A")];
+      await store.append(stream, events, { expectedRevision: NO_STREAM });
+
+      expect(await conflictOf(store.append(stream, events, { expectedRevision: 3 }))).toMatchObject({ actualRevision: 0 });
+    });
   });
 
   it("reads forwards and backwards from a revision, with a count", async () => {
