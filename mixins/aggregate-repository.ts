@@ -73,6 +73,7 @@ export class AggregateRepository<Command, Event extends { type: string; data: ob
     for (let attempt = 1; ; attempt += 1) {
       const { state, revision } = await this.load(id);
       const events = this.decider.decide(command, state);
+      if (events.length === 0) return { state, events, attempts: attempt };
       try {
         await this.store.append(
           this.streamOf(id),

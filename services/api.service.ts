@@ -6,8 +6,8 @@ import { jsonBody } from "./api/json-body";
 
 export interface ApiServiceOptions {
   port: number;
-  /** 0.0.0.0 by default; tests bind 127.0.0.1. */
-  ip?: string;
+  /** Address to bind (HOST). */
+  ip: string;
 }
 
 type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
@@ -19,7 +19,10 @@ interface GatewayMeta {
 type ApiThis = Service & { server: import("node:http").Server };
 
 /** A dependency the health route asks, and the action that answers for it. */
-const HEALTH_CHECKS = [{ name: "orders", action: "orders.health" }] as const;
+const HEALTH_CHECKS = [
+  { name: "orders", action: "orders.health" },
+  { name: "relay", action: "relay.health" },
+] as const;
 const HEALTH_TIMEOUT_MS = 2000;
 
 interface HealthCheck {
@@ -27,7 +30,7 @@ interface HealthCheck {
   error?: string;
 }
 
-export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): ServiceSchema {
+export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
   return {
     name: "api",
     mixins: [ApiGateway],
@@ -48,6 +51,7 @@ export function apiService({ port, ip = "0.0.0.0" }: ApiServiceOptions): Service
             "GET /orders/:id": "orders.get",
             "GET /orders/:id/events": "orders.history",
             "POST /orders/:id/cancel": "orders.cancel",
+            "GET /sagas/:orderId": "orchestrator.get",
             "GET /health": "api.health",
           },
           onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {

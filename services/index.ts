@@ -1,12 +1,29 @@
 import { ServiceSchema } from "moleculer";
 import { AppConfig } from "../config";
+import { antifraudService } from "./antifraud.service";
 import { apiService } from "./api.service";
+import { orchestratorService } from "./orchestrator.service";
 import { ordersService } from "./orders.service";
+import { paymentsService } from "./payments.service";
+import { relayService } from "./relay.service";
+
+const busOf = (config: AppConfig) => ({ url: config.busUrl, namespace: config.busNamespace });
 
 /** Every service a node can run, by the name SERVICES uses. */
 export const serviceFactories = {
-  api: (config: AppConfig) => apiService({ port: config.port }),
+  api: (config: AppConfig) => apiService({ port: config.port, ip: config.host }),
   orders: (config: AppConfig) => ordersService({ eventStoreUrl: config.eventStoreUrl }),
+  relay: (config: AppConfig) =>
+    relayService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config), pollMs: config.relayPollMs }),
+  orchestrator: (config: AppConfig) =>
+    orchestratorService({
+      eventStoreUrl: config.eventStoreUrl,
+      bus: busOf(config),
+      consume: { prefetch: config.busPrefetch, retry: config.busRetry },
+    }),
+  antifraud: (config: AppConfig) =>
+    antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist }),
+  payments: (config: AppConfig) => paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit }),
 } satisfies Record<string, (config: AppConfig) => ServiceSchema>;
 
 export type ServiceName = keyof typeof serviceFactories;

@@ -4,9 +4,9 @@ import { DomainError } from "../domain/errors";
 import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
 import { canonicalDigest, nameBasedUuid } from "../lib/ids";
-import { EventMetadata } from "../adapters/event-store";
 import { AggregateRepository } from "../mixins/aggregate-repository";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
+import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { InvalidCursor, OrderList, OrderListQuery, PlacedOrder } from "../projections/order-list";
 
@@ -210,13 +210,7 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
 
     methods: {
       async execute(this: OrdersThis, ctx: Context, id: string, command: OrderCommand, extra: Record<string, unknown> = {}) {
-        const metadata: EventMetadata = {
-          ...extra,
-          correlationId: ctx.requestID ?? ctx.id,
-          causationId: ctx.id,
-          occurredAt: command.metadata.now,
-        };
-        const { state } = await this.orders.handle(id, command, metadata);
+        const { state } = await this.orders.handle(id, command, eventMetadata(ctx, command.metadata.now, extra));
         if (state.status === "initial") throw new Error(`order ${id} has no event after ${command.type}`);
         return state;
       },

@@ -1,3 +1,4 @@
+import { SharedResources } from "../../lib/shared-resources";
 import { EventStoreDbEventStore } from "./eventstoredb";
 import { MemoryEventStore } from "./memory";
 import { EventStore } from "./port";
@@ -26,29 +27,13 @@ export function createEventStore(url: string): EventStore {
   throw new Error(`EVENT_STORE_URL ${url}: expected memory:, sqlite:<path> or esdb://...`);
 }
 
-interface SharedStore {
-  store: EventStore;
-  users: number;
-}
+const shared = new SharedResources<EventStore>();
 
-const shared = new Map<string, SharedStore>();
-
-/**
- * Services of one process that name the same URL share one store: the same memory log, one
- * SQLite connection, one gRPC channel. It closes when its last user releases it.
- */
+/** The store of the process for this URL, shared by every service that names it. */
 export function acquireEventStore(url: string): EventStore {
-  const entry = shared.get(url) ?? { store: createEventStore(url), users: 0 };
-  entry.users += 1;
-  shared.set(url, entry);
-  return entry.store;
+  return shared.acquire(url, () => createEventStore(url));
 }
 
-export async function releaseEventStore(url: string): Promise<void> {
-  const entry = shared.get(url);
-  if (!entry) return;
-  entry.users -= 1;
-  if (entry.users > 0) return;
-  shared.delete(url);
-  await entry.store.close();
+export function releaseEventStore(url: string): Promise<void> {
+  return shared.release(url);
 }

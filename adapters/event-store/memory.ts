@@ -48,10 +48,15 @@ export class MemoryEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    const after = options.after ?? 0n;
-    const start = this.log.findIndex((event) => event.position > after);
-    if (start < 0) return [];
-    return this.log.slice(start, start + (options.maxCount ?? 1000)).map((event) => structuredClone(event));
+    // Positions here are 1, 2, 3...: the event after position p sits at index p.
+    const start = Number(options.after ?? 0n);
+    const page: RecordedEvent[] = [];
+    for (let index = start; index < this.log.length && page.length < (options.maxCount ?? 1000); index += 1) {
+      const event = this.log[index]!;
+      // System streams ($-prefixed: checkpoints) stay out of the global log, as in EventStoreDB.
+      if (!event.stream.startsWith("$")) page.push(structuredClone(event));
+    }
+    return page;
   }
 
   async ping(): Promise<void> {}

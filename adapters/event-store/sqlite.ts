@@ -16,7 +16,7 @@ import {
   WrongExpectedRevision,
   acceptsRevision,
 } from "./port";
-import { findRetriedAppend, selectRevisions } from "./reading";
+import { findRetriedAppend } from "./reading";
 
 export type SqliteSynchronous = "normal" | "full";
 
@@ -81,9 +81,16 @@ export class SqliteEventStore implements EventStore {
       insert: this.db.prepare<[string, string, number, string, string, string]>(
         "INSERT INTO events (id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)",
       ),
-      stream: this.db.prepare<[string], EventRow>("SELECT * FROM events WHERE stream = ? ORDER BY revision"),
+      forwards: this.db.prepare<[string, number, number], EventRow>(
+        "SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?",
+      ),
+      backwards: this.db.prepare<[string, number, number], EventRow>(
+        "SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?",
+      ),
+      exists: this.db.prepare<[string], { revision: number }>("SELECT revision FROM events WHERE stream = ? LIMIT 1"),
+      // System streams ($-prefixed: checkpoints) stay out of the global log, as in EventStoreDB.
       all: this.db.prepare<[number, number], EventRow>(
-        "SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?",
+        "SELECT * FROM events WHERE position > ? AND stream NOT LIKE '$%' ORDER BY position LIMIT ?",
       ),
       ping: this.db.prepare("SELECT 1"),
     };
@@ -124,11 +131,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   async read(stream: string, options: ReadOptions = {}): Promise<RecordedEvent[]> {
-    // Streams are aggregates: small enough to select whole and slice in memory, which keeps
-    // the direction/start/count rules in one place for every embedded adapter.
-    const events = this.statements.stream.all(stream).map(toRecorded);
-    if (events.length === 0) throw new StreamNotFound(stream);
-    return selectRevisions(events, options);
+    const limit = options.maxCount ?? -1;
+    const rows =
+      options.direction === "backwards"
+        ? this.statements.backwards.all(stream, options.fromRevision ?? Number.MAX_SAFE_INTEGER, limit)
+        : this.statements.forwards.all(stream, options.fromRevision ?? 0, limit);
+    if (rows.length === 0 && !this.statements.exists.get(stream)) throw new StreamNotFound(stream);
+    return rows.map(toRecorded);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {

@@ -228,6 +228,19 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
     expect(page).toHaveLength(2);
   });
 
+  it("leaves system ($-prefixed) streams out of the global log, still filling the page after them", async () => {
+    const start = await store.append(uniqueStream("start"), [anEvent("Start")], { expectedRevision: NO_STREAM });
+    for (let index = 0; index < 3; index += 1) {
+      await store.append(`$checkpoint-${uniqueStream("relay")}`, [anEvent("$Checkpoint")], { expectedRevision: ANY });
+    }
+    const visible = anEvent("Visible");
+    await store.append(uniqueStream("s"), [visible], { expectedRevision: NO_STREAM });
+
+    const page = await store.readAll({ after: start.position, maxCount: 1 });
+
+    expect(page.map((event) => event.id)).toEqual([visible.id]);
+  });
+
   it("answers a ping", async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });

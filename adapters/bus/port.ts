@@ -1,0 +1,113 @@
+/**
+ * The MessageBus port: durable, at-least-once messaging with redelivery after a jittered
+ * delay and dead-lettering after a bounded number of attempts. The AMQP adapter builds this
+ * from RabbitMQ's own primitives; the memory adapter has the same semantics in one process.
+ */
+
+export type JsonObject = { [key: string]: unknown };
+export type HeaderValue = string | number | boolean;
+export type Headers = Record<string, HeaderValue>;
+
+export interface OutgoingMessage {
+  /** Unique per logical message (for domain events: the event id), kept across redeliveries. */
+  messageId: string;
+  /** Routing key on the topic exchange; for domain events, the event type. */
+  topic: string;
+  payload: JsonObject;
+  /** Application headers, delivered unchanged (keys starting with "x-" are the bus's own). */
+  headers?: Headers;
+}
+
+export interface Delivery {
+  messageId: string;
+  topic: string;
+  payload: JsonObject;
+  /** The application headers the message was published with. */
+  headers: Headers;
+  /** The consumer's queue name as given to consume(). */
+  queue: string;
+  /** 1 for the first delivery, n for the n-th attempt after n-1 failures. */
+  attempt: number;
+}
+
+export interface RetryPolicy {
+  /** Deliveries in all, the first included; after the last failure the message is dead-lettered. */
+  attempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface ConsumeOptions {
+  /** Messages handled at once by this consumer. */
+  prefetch: number;
+  retry: RetryPolicy;
+}
+
+export type Handler = (delivery: Delivery) => Promise<void>;
+
+export interface Consumer {
+  /**
+   * Stops taking messages, waits for the handlers in flight (their messages are then acked,
+   * or retried when they throw), and gives back what was received but not started. The wait
+   * is bounded (the adapter's stopTimeoutMs): a handler stuck past it has its message given
+   * back too, so that one stuck handler cannot hold a shutdown forever.
+   */
+  stop(): Promise<void>;
+}
+
+export interface DeadLetterError {
+  name: string;
+  message: string;
+  /** At most MAX_STACK_LENGTH characters. */
+  stack: string;
+}
+
+export interface DeadLetter {
+  messageId: string;
+  topic: string;
+  payload: JsonObject;
+  headers: Headers;
+  originQueue: string;
+  error: DeadLetterError;
+  attempts: number;
+  firstFailureAt: string;
+  lastFailureAt: string;
+}
+
+export interface MessageBus {
+  /** Resolves once the broker has taken responsibility for the message (publisher confirm). */
+  publish(message: OutgoingMessage): Promise<void>;
+
+  /**
+   * Declares the queue (idempotently), binds it to the topics and calls the handler for each
+   * message: ack after it resolves; on a throw, redelivery after a full-jitter delay, and
+   * dead-lettering after the last attempt.
+   */
+  consume(queue: string, topics: readonly string[], handler: Handler, options: ConsumeOptions): Promise<Consumer>;
+
+  /** Takes dead letters one at a time; each is removed once the handler resolves. */
+  consumeDeadLetters(handler: (deadLetter: DeadLetter) => Promise<void>): Promise<Consumer>;
+
+  /** Puts a message straight back on a consumer's queue, as a first attempt (DLQ replay). */
+  sendToQueue(queue: string, message: OutgoingMessage): Promise<void>;
+
+  /** Messages waiting in a consumer's queue (not counting those delivered and unacked). */
+  queueDepth(queue: string): Promise<number>;
+
+  /** Resolves when the broker answers. */
+  ping(): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export const MAX_STACK_LENGTH = 2000;
+
+/**
+ * Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): a delay drawn
+ * uniformly from [0, min(maxMs, baseMs * 2^(failures - 1))], so that retries of many
+ * messages that failed together spread out instead of hitting the participant in waves.
+ */
+export function retryDelay(failures: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (failures - 1));
+  return Math.floor(random() * cap);
+}

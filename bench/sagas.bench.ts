@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, stopServer } from "./harness";
+
+export interface SagaFigures {
+  orders: number;
+  /** Orders from the first one created to the last one settled, per second. */
+  sagasPerSecond: number;
+  /** From OrderCreated to the order's terminal event, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  outcomes: Record<string, number>;
+}
+
+interface OrderView {
+  id: string;
+  status: string;
+  createdAt: string;
+  confirmedAt?: string;
+  rejectedAt?: string;
+  cancelledAt?: string;
+}
+
+const IN_FLIGHT = 50;
+
+/**
+ * Posts `count` orders to the embedded app (`npm start`, SQLite store, memory bus), 50 at a
+ * time, and waits until every one is settled by its saga.
+ */
+export async function benchSagas(distDir: string, count = Number(process.env.BENCH_SAGAS ?? 1000)): Promise<SagaFigures> {
+  const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
+  const port = 3903;
+  const server = await startServer(join(distDir, "main.js"), { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn" }, port);
+  const base = `http://127.0.0.1:${port}/api`;
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < count) {
+          const index = next++;
+          const response = await fetch(`${base}/orders`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ customerId: `c-${index % 97}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 1000 + index }] }),
+          });
+          if (response.status !== 201) throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`);
+          await response.arrayBuffer();
+        }
+      }),
+    );
+    let settled: OrderView[] = [];
+    while (settled.length < count) {
+      settled = await settledOrders(base, count);
+      if (settled.length < count) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Times the server recorded, so that neither the client nor the polling count.
+    const settledAt = (order: OrderView) => Date.parse(order.confirmedAt ?? order.rejectedAt ?? order.cancelledAt ?? "");
+    const firstCreated = Math.min(...settled.map((order) => Date.parse(order.createdAt)));
+    const elapsedS = (Math.max(...settled.map(settledAt)) - firstCreated) / 1000;
+    const latencies = settled.map((order) => settledAt(order) - Date.parse(order.createdAt)).sort((a, b) => a - b);
+    const outcomes: Record<string, number> = {};
+    for (const order of settled) outcomes[order.status] = (outcomes[order.status] ?? 0) + 1;
+    return {
+      orders: count,
+      sagasPerSecond: count / elapsedS,
+      p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
+      p99Ms: latencies[Math.floor(latencies.length * 0.99)]!,
+      outcomes,
+    };
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every order that is no longer pending, read through the list route. */
+async function settledOrders(base: string, atMost: number): Promise<OrderView[]> {
+  const settled: OrderView[] = [];
+  for (const status of ["confirmed", "rejected", "cancelled"]) {
+    let cursor: string | null = null;
+    do {
+      const query: string = `${base}/orders?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ""}`;
+      const page = (await (await fetch(query)).json()) as { items: OrderView[]; nextCursor: string | null };
+      settled.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && settled.length < atMost);
+  }
+  return settled;
+}

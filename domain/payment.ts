@@ -1,0 +1,68 @@
+/** The decider of one order's payment: authorised once, declined once, voided at most once. */
+
+export interface PaymentRequest {
+  orderId: string;
+  customerId: string;
+  amount: number;
+  currency: string;
+}
+
+export type PaymentCommand =
+  | { type: "AuthorizePayment"; data: PaymentRequest & { limit: number }; metadata: { now: string } }
+  | { type: "VoidPayment"; data: { orderId: string }; metadata: { now: string } };
+
+export type PaymentDeclineReason = "AMOUNT_ABOVE_LIMIT";
+
+export type PaymentEvent =
+  | { type: "PaymentAuthorized"; data: PaymentRequest & { authorizedAt: string } }
+  | { type: "PaymentDeclined"; data: PaymentRequest & { reason: PaymentDeclineReason; declinedAt: string } }
+  | { type: "PaymentVoided"; data: { orderId: string; voidedAt: string } };
+
+export type Payment =
+  | { status: "none" }
+  | ({ status: "authorized"; authorizedAt: string } & PaymentRequest)
+  | ({ status: "declined"; reason: PaymentDeclineReason; declinedAt: string } & PaymentRequest)
+  | ({ status: "voided"; authorizedAt: string; voidedAt: string } & PaymentRequest);
+
+export function initialState(): Payment {
+  return { status: "none" };
+}
+
+/**
+ * Both commands are idempotent per order, because the saga may repeat a call whose answer
+ * was lost: a second authorisation answers the first decision, a second void does nothing.
+ */
+export function decide(command: PaymentCommand, state: Payment): PaymentEvent[] {
+  switch (command.type) {
+    case "AuthorizePayment": {
+      if (state.status !== "none") return [];
+      const { limit, ...request } = command.data;
+      if (request.amount > limit) {
+        return [{ type: "PaymentDeclined", data: { ...request, reason: "AMOUNT_ABOVE_LIMIT", declinedAt: command.metadata.now } }];
+      }
+      return [{ type: "PaymentAuthorized", data: { ...request, authorizedAt: command.metadata.now } }];
+    }
+    case "VoidPayment":
+      if (state.status !== "authorized") return [];
+      return [{ type: "PaymentVoided", data: { orderId: state.orderId, voidedAt: command.metadata.now } }];
+    default: {
+      const unknown: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+export function evolve(state: Payment, event: PaymentEvent): Payment {
+  switch (event.type) {
+    case "PaymentAuthorized":
+      return { status: "authorized", ...event.data };
+    case "PaymentDeclined":
+      return { status: "declined", ...event.data };
+    case "PaymentVoided":
+      return state.status === "authorized" ? { ...state, status: "voided", voidedAt: event.data.voidedAt } : state;
+    default: {
+      const unknown: never = event;
+      throw new Error(`unknown event ${JSON.stringify(unknown)}`);
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import { Context, ServiceSchema } from "moleculer";
+import { FraudCheckRequest, FraudDecision, FraudPolicy, assess } from "../domain/antifraud";
+import { ORDER_LIMITS } from "../domain/order";
+
+export interface AntifraudServiceOptions {
+  maxTotal: number;
+  blocklist: readonly string[];
+}
+
+/** A saga participant: answers whether an order looks fraudulent. Stateless. */
+export function antifraudService({ maxTotal, blocklist }: AntifraudServiceOptions): ServiceSchema {
+  const policy: FraudPolicy = { maxTotal, blockedCustomers: new Set(blocklist) };
+  return {
+    name: "antifraud",
+    actions: {
+      check: {
+        visibility: "public",
+        params: {
+          $$strict: true,
+          orderId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          total: { type: "number", integer: true, min: 0 },
+          currency: { type: "string", pattern: /^[A-Z]{3}$/ },
+        },
+        handler(ctx: Context<FraudCheckRequest>): FraudDecision {
+          return assess(ctx.params, policy);
+        },
+      },
+    },
+  };
+}

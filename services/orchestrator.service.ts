@@ -1,0 +1,180 @@
+import { Context, Errors, ServiceSchema } from "moleculer";
+import { ConsumeOptions, Consumer, Delivery } from "../adapters/bus/port";
+import { EventMetadata } from "../adapters/event-store";
+import { FraudDecision } from "../domain/antifraud";
+import { DomainError } from "../domain/errors";
+import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
+import * as sagaDecider from "../domain/order-saga";
+import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
+import { AggregateRepository } from "../mixins/aggregate-repository";
+import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
+import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
+import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+import { PaymentAnswer } from "./payments.service";
+
+export interface OrchestratorServiceOptions {
+  eventStoreUrl: string;
+  bus: BusMixinOptions;
+  consume: ConsumeOptions;
+}
+
+export interface SagaView {
+  orderId: string;
+  status: "running" | "ended";
+  outcome: sagaDecider.SagaOutcome | null;
+  reason: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  timeline: Array<{ event: SagaEvent["type"]; at: string } & Record<string, unknown>>;
+}
+
+type OrchestratorThis = WithEventStore &
+  WithBus & {
+    sagas: AggregateRepository<SagaCommand, SagaEvent, OrderSaga>;
+    consumer: Consumer | undefined;
+    handleDelivery(delivery: Delivery): Promise<void>;
+    drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void>;
+    perform(action: SagaAction): Promise<StepResult>;
+  };
+
+/** The orchestrator's own queue, bound to the order events that start or stop a saga. */
+export const ORCHESTRATOR_QUEUE = "orchestrator";
+export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const satisfies readonly OrderEvent["type"][];
+
+
+/**
+ * Runs the order saga (domain/order-saga.ts) for each OrderCreated, and stops it for each
+ * OrderCancelled. The saga's state is its own stream saga-<orderId>: every step's result is
+ * appended with the revision it was decided on before the next step starts, so a redelivered
+ * message resumes where the saga stopped and two orchestrators never record a step twice.
+ * Infrastructure failures throw: the bus redelivers the message later.
+ */
+export function orchestratorService({ eventStoreUrl, bus, consume }: OrchestratorServiceOptions): ServiceSchema {
+  return {
+    name: "orchestrator",
+    mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],
+
+    actions: {
+      get: {
+        params: { $$strict: true, orderId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } },
+        async handler(this: OrchestratorThis, ctx: Context<{ orderId: string }>): Promise<SagaView> {
+          const { state, events } = await this.sagas.load(ctx.params.orderId);
+          if (state.status === "initial") {
+            throw new DomainError("SAGA_NOT_FOUND", `no saga has started for order ${ctx.params.orderId}`);
+          }
+          return {
+            orderId: ctx.params.orderId,
+            status: state.status,
+            outcome: state.status === "ended" ? state.outcome : null,
+            reason: state.status === "ended" ? state.reason : null,
+            startedAt: state.startedAt,
+            endedAt: state.status === "ended" ? state.endedAt : null,
+            timeline: events.map((event) => {
+              const { orderId: _orderId, at, ...details } = event.data as { orderId: string; at: string };
+              return { event: event.type as SagaEvent["type"], at, ...details };
+            }),
+          };
+        },
+      },
+    },
+
+    methods: {
+      async handleDelivery(this: OrchestratorThis, delivery: Delivery): Promise<void> {
+        const event = delivery.payload as { data: Record<string, unknown>; metadata: EventMetadata };
+        const orderId = String(event.data.orderId);
+        const now = new Date().toISOString();
+        const metadata: EventMetadata = {
+          correlationId: String(event.metadata.correlationId),
+          causationId: delivery.messageId,
+          occurredAt: now,
+          // Which orchestrator recorded a step: visible when several share the queue.
+          handledBy: this.broker.nodeID,
+        };
+        let command: SagaCommand;
+        if (delivery.topic === "OrderCreated") {
+          const created = event.data as Extract<OrderEvent, { type: "OrderCreated" }>["data"];
+          const order = { orderId, customerId: created.customerId, amount: created.total, currency: created.currency };
+          command = { type: "StartSaga", data: order, metadata: { now } };
+        } else {
+          command = { type: "RequestCancellation", data: { orderId }, metadata: { now } };
+        }
+        const { state } = await this.sagas.handle(orderId, command, metadata);
+        await this.drive(orderId, metadata, state);
+      },
+
+      /** Does what the saga asks next, records it, and again, until it asks nothing more. */
+      async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void> {
+        for (let action = nextAction(state); action; action = nextAction(state)) {
+          const result = await this.perform(action);
+          const now = new Date().toISOString();
+          const command: SagaCommand =
+            action.type === "Compensate"
+              ? { type: "RecordCompensation", data: { orderId, step: action.step }, metadata: { now } }
+              : { type: "RecordStepResult", data: { orderId, step: sagaDecider.STEP_OF_ACTION[action.type], result }, metadata: { now } };
+          ({ state } = await this.sagas.handle(orderId, command, { ...metadata, occurredAt: now }));
+        }
+      },
+
+      async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {
+        switch (action.type) {
+          case "CheckFraud": {
+            const { orderId, customerId, amount, currency } = action.order;
+            const answer = await this.broker.call<FraudDecision, object>("antifraud.check", { orderId, customerId, total: amount, currency });
+            return answer.decision === "approved" ? { kind: "succeeded" } : { kind: "refused", detail: answer.reason };
+          }
+          case "AuthorizePayment": {
+            const answer = await this.broker.call<PaymentAnswer, object>("payments.authorize", action.order);
+            return answer.status === "declined" ? { kind: "refused", detail: answer.reason ?? "DECLINED" } : { kind: "succeeded" };
+          }
+          case "ConfirmOrder":
+            return settleOrder(this.broker.call("orders.confirm", { id: action.orderId }), "ORDER_ALREADY_CONFIRMED");
+          case "RejectOrder":
+            return settleOrder(
+              this.broker.call("orders.reject", { id: action.orderId, reason: action.reason }),
+              "ORDER_ALREADY_REJECTED",
+            );
+          case "Compensate":
+            await this.broker.call("payments.void", { orderId: action.orderId });
+            return { kind: "succeeded" };
+          default: {
+            const unknown: never = action;
+            throw new Error(`unknown saga action ${JSON.stringify(unknown)}`);
+          }
+        }
+      },
+    },
+
+    created() {
+      this.sagas = new AggregateRepository(this.eventStore, sagaDecider, "saga");
+    },
+
+    async started() {
+      this.consumer = await this.bus.consume(
+        ORCHESTRATOR_QUEUE,
+        ORCHESTRATOR_TOPICS,
+        (delivery: Delivery) => this.handleDelivery(delivery),
+        consume,
+      );
+    },
+
+    async stopped() {
+      await this.consumer?.stop();
+    },
+  };
+}
+
+/**
+ * An order already in the state the step wanted (a repeated call whose answer was lost), or
+ * cancelled meanwhile, is an answer, not a failure: the saga goes on from it.
+ */
+async function settleOrder(call: Promise<unknown>, alreadyDone: OrderErrorCode): Promise<StepResult> {
+  try {
+    await call;
+    return { kind: "succeeded" };
+  } catch (error) {
+    if (!(error instanceof Errors.MoleculerClientError)) throw error;
+    if (error.type === alreadyDone) return { kind: "succeeded" };
+    if (error.type === "ORDER_ALREADY_CANCELLED") return { kind: "orderCancelled" };
+    throw error;
+  }
+}

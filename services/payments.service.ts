@@ -1,0 +1,76 @@
+import { Context, ServiceSchema } from "moleculer";
+import { ORDER_LIMITS } from "../domain/order";
+import * as paymentDecider from "../domain/payment";
+import { Payment, PaymentCommand, PaymentEvent, PaymentRequest } from "../domain/payment";
+import { AggregateRepository } from "../mixins/aggregate-repository";
+import { eventMetadata } from "../mixins/event-metadata";
+import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+
+export interface PaymentsServiceOptions {
+  eventStoreUrl: string;
+  /** Amounts above this, in minor units, are declined. */
+  limit: number;
+}
+
+export interface PaymentAnswer {
+  orderId: string;
+  status: Payment["status"];
+  reason: string | null;
+}
+
+type PaymentsThis = WithEventStore & {
+  payments: AggregateRepository<PaymentCommand, PaymentEvent, Payment>;
+  execute(ctx: Context, orderId: string, command: PaymentCommand): Promise<PaymentAnswer>;
+};
+
+const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as const;
+
+/**
+ * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
+ * are idempotent per order: a repeated call answers the state the first one left.
+ */
+export function paymentsService({ eventStoreUrl, limit }: PaymentsServiceOptions): ServiceSchema {
+  return {
+    name: "payments",
+    mixins: [EventStoreMixin({ url: eventStoreUrl })],
+    actions: {
+      authorize: {
+        visibility: "public",
+        params: {
+          $$strict: true,
+          orderId,
+          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          amount: { type: "number", integer: true, min: 0 },
+          currency: { type: "string", pattern: /^[A-Z]{3}$/ },
+        },
+        handler(this: PaymentsThis, ctx: Context<PaymentRequest>): Promise<PaymentAnswer> {
+          return this.execute(ctx, ctx.params.orderId, {
+            type: "AuthorizePayment",
+            data: { ...ctx.params, limit },
+            metadata: { now: new Date().toISOString() },
+          });
+        },
+      },
+      void: {
+        visibility: "public",
+        params: { $$strict: true, orderId },
+        handler(this: PaymentsThis, ctx: Context<{ orderId: string }>): Promise<PaymentAnswer> {
+          return this.execute(ctx, ctx.params.orderId, {
+            type: "VoidPayment",
+            data: { orderId: ctx.params.orderId },
+            metadata: { now: new Date().toISOString() },
+          });
+        },
+      },
+    },
+    methods: {
+      async execute(this: PaymentsThis, ctx: Context, id: string, command: PaymentCommand): Promise<PaymentAnswer> {
+        const { state } = await this.payments.handle(id, command, eventMetadata(ctx, command.metadata.now));
+        return { orderId: id, status: state.status, reason: state.status === "declined" ? state.reason : null };
+      },
+    },
+    created() {
+      this.payments = new AggregateRepository(this.eventStore, paymentDecider, "payment");
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import * as saga from "../../domain/order-saga";
+import { OrderSaga, SagaCommand, SagaEvent, SagaStep, StepResult } from "../../domain/order-saga";
+import { specify } from "../support/decider-spec";
+
+const at = "2026-11-29T10:00:00.000Z";
+const orderId = "7d1b9a52-5c0e-4f51-8d5e-2b3f4a6c7e81";
+const order = { orderId, customerId: "c-1", amount: 3097, currency: "EUR" };
+const spec = specify(saga);
+const metadata = { now: at };
+
+const start: SagaCommand = { type: "StartSaga", data: order, metadata };
+const requestCancellation: SagaCommand = { type: "RequestCancellation", data: { orderId }, metadata };
+const result = (step: SagaStep, stepResult: StepResult): SagaCommand => ({
+  type: "RecordStepResult",
+  data: { orderId, step, result: stepResult },
+  metadata,
+});
+const compensation = (step: SagaStep): SagaCommand => ({ type: "RecordCompensation", data: { orderId, step }, metadata });
+
+const started: SagaEvent = { type: "SagaStarted", data: { ...order, at } };
+const succeeded = (step: SagaStep): SagaEvent => ({ type: "SagaStepSucceeded", data: { orderId, step, at } });
+const cancellationRequested: SagaEvent = { type: "SagaCancellationRequested", data: { orderId, at } };
+const compensated: SagaEvent = { type: "SagaStepCompensated", data: { orderId, step: "authorizePayment", compensation: "voidPayment", at } };
+const ended = (outcome: saga.SagaOutcome, reason: string | null): SagaEvent => ({ type: "SagaEnded", data: { orderId, outcome, reason, at } });
+const ok: StepResult = { kind: "succeeded" };
+
+function stateAfter(events: SagaEvent[]): OrderSaga {
+  return events.reduce(saga.evolve, saga.initialState());
+}
+const next = (events: SagaEvent[]) => saga.nextAction(stateAfter(events));
+
+describe("order saga workflow", () => {
+  describe("confirmed: checkFraud → authorizePayment → confirmOrder", () => {
+    it("starts once and asks for the fraud check", () => {
+      spec.given([]).when(start).then([started]);
+      expect(next([started])).toEqual({ type: "CheckFraud", order });
+    });
+
+    it("records each step before asking for the next", () => {
+      spec.given([started]).when(result("checkFraud", ok)).then([succeeded("checkFraud")]);
+      expect(next([started, succeeded("checkFraud")])).toEqual({ type: "AuthorizePayment", order });
+      spec.given([started, succeeded("checkFraud")]).when(result("authorizePayment", ok)).then([succeeded("authorizePayment")]);
+      expect(next([started, succeeded("checkFraud"), succeeded("authorizePayment")])).toEqual({ type: "ConfirmOrder", orderId });
+    });
+
+    it("ends confirmed in the same append as the confirmation, then has nothing more to do", () => {
+      const history = [started, succeeded("checkFraud"), succeeded("authorizePayment")];
+      spec.given(history).when(result("confirmOrder", ok)).then([succeeded("confirmOrder"), ended("confirmed", null)]);
+      expect(next([...history, succeeded("confirmOrder"), ended("confirmed", null)])).toBeNull();
+    });
+  });
+
+  describe("rejected", () => {
+    it("fraud refused → the order is rejected FRAUD_REJECTED, nothing to compensate", () => {
+      const failed: SagaEvent = {
+        type: "SagaStepFailed",
+        data: { orderId, step: "checkFraud", reason: "FRAUD_REJECTED", detail: "TOTAL_ABOVE_LIMIT", at },
+      };
+      spec.given([started]).when(result("checkFraud", { kind: "refused", detail: "TOTAL_ABOVE_LIMIT" })).then([failed]);
+      expect(next([started, failed])).toEqual({ type: "RejectOrder", orderId, reason: "FRAUD_REJECTED" });
+      spec.given([started, failed]).when(result("rejectOrder", ok)).then([succeeded("rejectOrder"), ended("rejected", "FRAUD_REJECTED")]);
+    });
+
+    it("payment declined → the order is rejected PAYMENT_DECLINED", () => {
+      const history = [started, succeeded("checkFraud")];
+      const failed: SagaEvent = {
+        type: "SagaStepFailed",
+        data: { orderId, step: "authorizePayment", reason: "PAYMENT_DECLINED", detail: "AMOUNT_ABOVE_LIMIT", at },
+      };
+      spec.given(history).when(result("authorizePayment", { kind: "refused", detail: "AMOUNT_ABOVE_LIMIT" })).then([failed]);
+      expect(next([...history, failed])).toEqual({ type: "RejectOrder", orderId, reason: "PAYMENT_DECLINED" });
+      spec.given([...history, failed]).when(result("rejectOrder", ok)).then([succeeded("rejectOrder"), ended("rejected", "PAYMENT_DECLINED")]);
+    });
+
+    it("refuses to record a refusal of a step that cannot be refused", () => {
+      spec.given([started, succeeded("checkFraud"), succeeded("authorizePayment")])
+        .when(result("confirmOrder", { kind: "refused", detail: "?" }))
+        .thenThrows("SAGA_STEP_CANNOT_FAIL");
+    });
+  });
+
+  describe("cancelled", () => {
+    const authorized = [started, succeeded("checkFraud"), succeeded("authorizePayment")];
+
+    it("a cancellation after the payment voids it, in reverse, then ends cancelled", () => {
+      spec.given(authorized).when(requestCancellation).then([cancellationRequested]);
+      expect(next([...authorized, cancellationRequested])).toEqual({
+        type: "Compensate",
+        orderId,
+        step: "authorizePayment",
+        compensation: "voidPayment",
+      });
+      spec
+        .given([...authorized, cancellationRequested])
+        .when(compensation("authorizePayment"))
+        .then([compensated, ended("cancelled", "ORDER_CANCELLED")]);
+    });
+
+    it("confirmOrder finding the order cancelled turns the saga into a cancellation", () => {
+      spec.given(authorized).when(result("confirmOrder", { kind: "orderCancelled" })).then([cancellationRequested]);
+      expect(next([...authorized, cancellationRequested])).toMatchObject({ type: "Compensate", compensation: "voidPayment" });
+    });
+
+    it("rejectOrder finding the order cancelled ends it cancelled", () => {
+      const failed: SagaEvent = {
+        type: "SagaStepFailed",
+        data: { orderId, step: "checkFraud", reason: "FRAUD_REJECTED", detail: "CUSTOMER_BLOCKED", at },
+      };
+      spec
+        .given([started, failed])
+        .when(result("rejectOrder", { kind: "orderCancelled" }))
+        .then([cancellationRequested, ended("cancelled", "ORDER_CANCELLED")]);
+    });
+
+    it("a cancellation that arrives before the creation is kept, and the saga ends as soon as it starts", () => {
+      spec.given([]).when(requestCancellation).then([cancellationRequested]);
+      spec.given([cancellationRequested]).when(start).then([started, ended("cancelled", "ORDER_CANCELLED")]);
+    });
+
+    it("a cancellation after the order was confirmed changes nothing", () => {
+      spec.given([...authorized, succeeded("confirmOrder")]).when(requestCancellation).then([]);
+    });
+
+    it("a payment authorised after the saga ended cancelled is recorded and voided", () => {
+      const endedCancelled = [started, succeeded("checkFraud"), cancellationRequested, ended("cancelled", "ORDER_CANCELLED")];
+      spec.given(endedCancelled).when(result("authorizePayment", ok)).then([succeeded("authorizePayment")]);
+      expect(next([...endedCancelled, succeeded("authorizePayment")])).toMatchObject({ type: "Compensate", compensation: "voidPayment" });
+      expect(next([...endedCancelled, succeeded("authorizePayment"), compensated])).toBeNull();
+    });
+  });
+
+  describe("redelivered messages and repeated calls change nothing", () => {
+    const history = [started, succeeded("checkFraud"), succeeded("authorizePayment"), cancellationRequested, compensated, ended("cancelled", "ORDER_CANCELLED")];
+    it.each<[string, SagaEvent[], SagaCommand]>([
+      ["a second start", [started], start],
+      ["a recorded step again", [started, succeeded("checkFraud")], result("checkFraud", ok)],
+      ["a second cancellation", [started, cancellationRequested], requestCancellation],
+      ["a second compensation", history, compensation("authorizePayment")],
+      ["a compensation of a step not done", [started], compensation("authorizePayment")],
+      ["a late fraud check after the end", [started, cancellationRequested, ended("cancelled", "ORDER_CANCELLED")], result("checkFraud", ok)],
+    ])("%s", (_name, given, command) => {
+      spec.given(given).when(command).then([]);
+    });
+
+    it("a step result before the saga started is refused", () => {
+      spec.given([]).when(result("checkFraud", ok)).thenThrows("SAGA_NOT_STARTED");
+    });
+  });
+});
