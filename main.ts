@@ -1,7 +1,7 @@
 import { ServiceBroker } from "moleculer";
 import { loadConfig } from "./config";
 import { brokerOptions } from "./moleculer.config";
-import { isServiceName, serviceFactories } from "./services";
+import { isServiceName, nodeServices, serviceFactories } from "./services";
 
 /**
  * Starts the services that SERVICES names (all of them by default) in one broker. The broker
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   for (const name of names.filter(isServiceName)) {
     broker.createService(serviceFactories[name](config));
   }
+  for (const service of nodeServices) broker.createService(service());
   await broker.start();
 }
 

@@ -23,8 +23,29 @@ export interface AppConfig {
   busPrefetch: number;
   /** How often the relay looks for new events when it found none. */
   relayPollMs: number;
-  antifraud: { maxTotal: number; blocklist: string[] };
-  payments: { limit: number };
+  antifraud: { maxTotal: number; blocklist: string[]; chaos: ChaosSettings };
+  payments: { limit: number; chaos: ChaosSettings };
+  resilience: ResilienceConfig;
+  /** Bearer token of admin routes (chaos, DLQ changes); generated at start when unset. */
+  adminToken: string | undefined;
+}
+
+export type ChaosMode = "error" | "timeout";
+
+export interface ChaosSettings {
+  /** Share of calls that fail, 0..1. */
+  failureRate: number;
+  /** Added to every call, in ms. */
+  latencyMs: number;
+  /** How a call fails: a retryable error, or no answer until the caller times out. */
+  mode: ChaosMode;
+}
+
+export interface ResilienceConfig {
+  requestTimeoutMs: number;
+  retry: { retries: number; delayMs: number; maxDelayMs: number; factor: number };
+  breaker: { threshold: number; minRequestCount: number; windowTimeS: number; halfOpenTimeMs: number };
+  bulkhead: { concurrency: number; maxQueueSize: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -48,9 +69,53 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     antifraud: {
       maxTotal: integer(env, "ANTIFRAUD_MAX_TOTAL", 1_000_000, 0, Number.MAX_SAFE_INTEGER),
       blocklist: list(env.ANTIFRAUD_BLOCKLIST) ?? [],
+      chaos: chaos(env, "ANTIFRAUD"),
     },
-    payments: { limit: integer(env, "PAYMENTS_LIMIT", 500_000, 0, Number.MAX_SAFE_INTEGER) },
+    payments: {
+      limit: integer(env, "PAYMENTS_LIMIT", 500_000, 0, Number.MAX_SAFE_INTEGER),
+      chaos: chaos(env, "PAYMENTS"),
+    },
+    resilience: {
+      requestTimeoutMs: integer(env, "REQUEST_TIMEOUT_MS", 2000, 0, 600_000),
+      retry: {
+        retries: integer(env, "RETRY_RETRIES", 2, 0, 100),
+        delayMs: integer(env, "RETRY_DELAY_MS", 100, 0, 600_000),
+        maxDelayMs: integer(env, "RETRY_MAX_DELAY_MS", 1000, 0, 600_000),
+        factor: number(env, "RETRY_FACTOR", 2, 1, 10),
+      },
+      breaker: {
+        threshold: number(env, "BREAKER_THRESHOLD", 0.5, 0, 1),
+        minRequestCount: integer(env, "BREAKER_MIN_REQUESTS", 10, 1, 1_000_000),
+        windowTimeS: integer(env, "BREAKER_WINDOW_S", 10, 1, 86_400),
+        halfOpenTimeMs: integer(env, "BREAKER_HALF_OPEN_MS", 5000, 1, 3_600_000),
+      },
+      bulkhead: {
+        concurrency: integer(env, "BULKHEAD_CONCURRENCY", 20, 1, 10_000),
+        maxQueueSize: integer(env, "BULKHEAD_MAX_QUEUE", 200, 0, 1_000_000),
+      },
+    },
+    adminToken: env.ADMIN_TOKEN || undefined,
   };
+}
+
+function chaos(env: NodeJS.ProcessEnv, prefix: string): ChaosSettings {
+  const mode = env[`${prefix}_CHAOS_MODE`] || "error";
+  if (mode !== "error" && mode !== "timeout") throw new Error(`${prefix}_CHAOS_MODE=${mode}: expected error or timeout`);
+  return {
+    failureRate: number(env, `${prefix}_CHAOS_FAILURE_RATE`, 0, 0, 1),
+    latencyMs: integer(env, `${prefix}_CHAOS_LATENCY_MS`, 0, 0, 600_000),
+    mode,
+  };
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`${name}=${raw}: expected a number from ${min} to ${max}`);
+  }
+  return value;
 }
 
 function list(raw: string | undefined): string[] | undefined {
@@ -62,11 +127,7 @@ function list(raw: string | undefined): string[] | undefined {
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name}=${raw}: expected an integer from ${min} to ${max}`);
-  }
+  const value = number(env, name, fallback, min, max);
+  if (!Number.isInteger(value)) throw new Error(`${name}=${env[name]}: expected an integer`);
   return value;
 }

@@ -1,17 +1,21 @@
 import { Context, ServiceSchema } from "moleculer";
 import { FraudCheckRequest, FraudDecision, FraudPolicy, assess } from "../domain/antifraud";
+import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
+import { ChaosMixin } from "../mixins/chaos.mixin";
 
 export interface AntifraudServiceOptions {
   maxTotal: number;
   blocklist: readonly string[];
+  chaos: ChaosSettings;
 }
 
 /** A saga participant: answers whether an order looks fraudulent. Stateless. */
-export function antifraudService({ maxTotal, blocklist }: AntifraudServiceOptions): ServiceSchema {
+export function antifraudService({ maxTotal, blocklist, chaos }: AntifraudServiceOptions): ServiceSchema {
   const policy: FraudPolicy = { maxTotal, blockedCustomers: new Set(blocklist) };
   return {
     name: "antifraud",
+    mixins: [ChaosMixin(chaos, ["check"])],
     actions: {
       check: {
         visibility: "public",

@@ -1,13 +1,19 @@
-import { IncomingMessage, ServerResponse } from "node:http";
-import { Context, Service, ServiceSchema } from "moleculer";
+import { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Context, Errors, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
+import { ChaosSettings } from "../config";
+import { CHAOS_CONFIGURED, CHAOS_TARGETS, ChaosConfigured, ChaosTarget } from "../mixins/chaos.mixin";
+import { AdminToken } from "./api/admin-token";
 import { toErrorBody } from "./api/http-errors";
 import { jsonBody } from "./api/json-body";
+import { ResilienceReport } from "./resilience.service";
 
 export interface ApiServiceOptions {
   port: number;
   /** Address to bind (HOST). */
   ip: string;
+  /** ADMIN_TOKEN; a random one is generated (and printed once) when unset. */
+  adminToken: string | undefined;
 }
 
 type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
@@ -15,22 +21,26 @@ type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?
 interface GatewayMeta {
   $statusCode?: number;
   $location?: string;
+  $responseHeaders?: Record<string, string>;
 }
-type ApiThis = Service & { server: import("node:http").Server };
+type ApiThis = Service & { server: Server; adminToken: AdminToken };
 
 /** A dependency the health route asks, and the action that answers for it. */
 const HEALTH_CHECKS = [
   { name: "orders", action: "orders.health" },
   { name: "relay", action: "relay.health" },
 ] as const;
-const HEALTH_TIMEOUT_MS = 2000;
+const INTERNAL_CALL_TIMEOUT_MS = 2000;
 
 interface HealthCheck {
   status: "up" | "down";
   error?: string;
 }
 
-export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
+/** Routes shared by both routes of the gateway: JSON bodies, one error shape. */
+const commonRoute = { path: "/api", mappingPolicy: "restrict", bodyParsers: false, use: jsonBody } as const;
+
+export function apiService({ port, ip, adminToken }: ApiServiceOptions): ServiceSchema {
   return {
     name: "api",
     mixins: [ApiGateway],
@@ -41,10 +51,9 @@ export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
       logResponse: "debug",
       routes: [
         {
-          path: "/api",
-          mappingPolicy: "restrict",
-          bodyParsers: false,
-          use: jsonBody,
+          // Both routes share the /api path: moleculer-web tells them apart by name.
+          name: "public",
+          ...commonRoute,
           aliases: {
             "POST /orders": "orders.create",
             "GET /orders": "orders.list",
@@ -52,6 +61,10 @@ export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
             "GET /orders/:id/events": "orders.history",
             "POST /orders/:id/cancel": "orders.cancel",
             "GET /sagas/:orderId": "orchestrator.get",
+            "GET /dlq": "dlq.list",
+            "GET /dlq/:id": "dlq.show",
+            "GET /chaos": "api.chaos",
+            "GET /resilience": "api.resilience",
             "GET /health": "api.health",
           },
           onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
@@ -68,11 +81,24 @@ export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
             return data;
           },
         },
+        {
+          // Changes to chaos and to the DLQ: Authorization: Bearer <ADMIN_TOKEN>.
+          name: "admin",
+          ...commonRoute,
+          authorization: true,
+          aliases: {
+            "PUT /chaos/:service": "api.setChaos",
+            "POST /dlq/replay": "dlq.replayAll",
+            "POST /dlq/:id/replay": "dlq.replay",
+            "DELETE /dlq/:id": "dlq.purge",
+          },
+        },
       ],
       onError(this: ApiThis, _req: IncomingMessage, res: ServerResponse, error: unknown) {
         const body = toErrorBody(error);
         if (body.code >= 500) this.logger.error("request failed", error);
         res.setHeader("Content-Type", "application/json; charset=utf-8");
+        if (body.code === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="glitchbuster admin"');
         res.writeHead(body.code);
         res.end(JSON.stringify(body));
       },
@@ -84,7 +110,7 @@ export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
           const checks: Record<string, HealthCheck> = {};
           for (const { name, action } of HEALTH_CHECKS) {
             try {
-              const reported = await ctx.call<Record<string, HealthCheck>, object>(action, {}, { timeout: HEALTH_TIMEOUT_MS, retries: 0 });
+              const reported = await ctx.call<Record<string, HealthCheck>, object>(action, {}, { timeout: INTERNAL_CALL_TIMEOUT_MS, retries: 0 });
               Object.assign(checks, { [name]: { status: "up" } }, reported);
             } catch (error) {
               checks[name] = { status: "down", error: (error as Error).message };
@@ -95,6 +121,73 @@ export function apiService({ port, ip }: ApiServiceOptions): ServiceSchema {
           return { status: healthy ? "ok" : "unavailable", checks };
         },
       },
+
+      chaos: {
+        async handler(this: ApiThis, ctx: Context) {
+          const settings: Partial<Record<ChaosTarget, ChaosSettings | { error: string }>> = {};
+          for (const service of CHAOS_TARGETS) {
+            settings[service] = await ctx
+              .call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: INTERNAL_CALL_TIMEOUT_MS, retries: 0 })
+              .catch((error: Error) => ({ error: error.message }));
+          }
+          return settings;
+        },
+      },
+
+      setChaos: {
+        params: {
+          $$strict: true,
+          service: { type: "enum", values: [...CHAOS_TARGETS] },
+          failureRate: { type: "number", min: 0, max: 1, optional: true },
+          latencyMs: { type: "number", integer: true, min: 0, max: 600_000, optional: true },
+          mode: { type: "enum", values: ["error", "timeout"], optional: true },
+        },
+        async handler(this: ApiThis, ctx: Context<{ service: ChaosTarget } & Partial<ChaosSettings>>): Promise<ChaosSettings> {
+          const { service, ...changes } = ctx.params;
+          const current = await ctx.call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: INTERNAL_CALL_TIMEOUT_MS });
+          const settings = { ...current, ...changes };
+          const configured: ChaosConfigured = { service, settings };
+          await ctx.broadcast(CHAOS_CONFIGURED, configured);
+          return settings;
+        },
+      },
+
+      resilience: {
+        async handler(this: ApiThis, ctx: Context) {
+          // Every node runs the resilience service (services/index.ts: nodeServices).
+          const nodes = await ctx.call<Array<{ id: string }>, object>("$node.list", { onlyAvailable: true });
+          const reports = await Promise.all(
+            nodes.map((node) =>
+              ctx.call<ResilienceReport, object>("resilience.report", {}, { nodeID: node.id, timeout: INTERNAL_CALL_TIMEOUT_MS }),
+            ),
+          );
+          const dlq = await ctx
+            .call<{ depth: number }, object>("dlq.depth", {}, { timeout: INTERNAL_CALL_TIMEOUT_MS })
+            .catch((error: Error) => ({ depth: null, error: error.message }));
+          return {
+            breakers: reports.flatMap((report) => report.breakers.map((breaker) => ({ caller: report.nodeID, ...breaker }))),
+            bulkheads: reports.flatMap((report) => report.bulkheads.map((bulkhead) => ({ nodeID: report.nodeID, ...bulkhead }))),
+            dlq,
+          };
+        },
+      },
+    },
+
+    methods: {
+      authorize(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
+        const header = req.headers.authorization;
+        if (!header) throw new Errors.MoleculerClientError("this route needs Authorization: Bearer <admin token>", 401, "UNAUTHORIZED");
+        const token = /^Bearer (.+)$/i.exec(header)?.[1];
+        if (!token || !this.adminToken.matches(token)) {
+          throw new Errors.MoleculerClientError("the admin token is not valid", 403, "FORBIDDEN");
+        }
+      },
+    },
+
+    created() {
+      this.adminToken = AdminToken.fromEnvironment(adminToken, (generated) =>
+        this.logger.warn(`ADMIN_TOKEN is not set: admin routes take this generated token for this run: ${generated}`),
+      );
     },
   };
 }

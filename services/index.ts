@@ -2,16 +2,18 @@ import { ServiceSchema } from "moleculer";
 import { AppConfig } from "../config";
 import { antifraudService } from "./antifraud.service";
 import { apiService } from "./api.service";
+import { dlqService } from "./dlq.service";
 import { orchestratorService } from "./orchestrator.service";
 import { ordersService } from "./orders.service";
 import { paymentsService } from "./payments.service";
 import { relayService } from "./relay.service";
+import { resilienceService } from "./resilience.service";
 
 const busOf = (config: AppConfig) => ({ url: config.busUrl, namespace: config.busNamespace });
 
 /** Every service a node can run, by the name SERVICES uses. */
 export const serviceFactories = {
-  api: (config: AppConfig) => apiService({ port: config.port, ip: config.host }),
+  api: (config: AppConfig) => apiService({ port: config.port, ip: config.host, adminToken: config.adminToken }),
   orders: (config: AppConfig) => ordersService({ eventStoreUrl: config.eventStoreUrl }),
   relay: (config: AppConfig) =>
     relayService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config), pollMs: config.relayPollMs }),
@@ -22,11 +24,16 @@ export const serviceFactories = {
       consume: { prefetch: config.busPrefetch, retry: config.busRetry },
     }),
   antifraud: (config: AppConfig) =>
-    antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist }),
-  payments: (config: AppConfig) => paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit }),
+    antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist, chaos: config.antifraud.chaos }),
+  dlq: (config: AppConfig) => dlqService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config) }),
+  payments: (config: AppConfig) =>
+    paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit, chaos: config.payments.chaos }),
 } satisfies Record<string, (config: AppConfig) => ServiceSchema>;
 
 export type ServiceName = keyof typeof serviceFactories;
+
+/** Every node runs it besides the services SERVICES names: it reports the node's breakers. */
+export const nodeServices = [resilienceService];
 
 export function isServiceName(name: string): name is ServiceName {
   return Object.hasOwn(serviceFactories, name);

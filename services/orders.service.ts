@@ -8,7 +8,7 @@ import { AggregateRepository } from "../mixins/aggregate-repository";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
-import { InvalidCursor, OrderList, OrderListQuery, PlacedOrder } from "../projections/order-list";
+import { AggregateList, InvalidCursor } from "../projections/aggregate-list";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;
@@ -30,7 +30,14 @@ export interface RejectOrderParams extends OrderIdParams {
 export interface CancelOrderParams extends OrderIdParams {
   reason?: string;
 }
-export type ListOrdersParams = Omit<OrderListQuery, "limit"> & { limit?: number };
+export type PlacedOrder = Exclude<Order, { status: "initial" }>;
+
+export interface ListOrdersParams {
+  status?: PlacedOrder["status"];
+  customerId?: string;
+  limit?: number;
+  cursor?: string;
+}
 
 export interface OrderHistoryEntry {
   type: string;
@@ -41,10 +48,8 @@ export interface OrderHistoryEntry {
 
 type OrdersThis = WithEventStore & {
   orders: AggregateRepository<OrderCommand, OrderEvent, Order>;
-  orderList: OrderList;
-  orderListCatchUp: Promise<void> | undefined;
+  orderList: AggregateList<OrderEvent, Order>;
   execute(ctx: Context, orderId: string, command: OrderCommand, extra?: Record<string, unknown>): Promise<PlacedOrder>;
-  catchUpOrderList(): Promise<void>;
 };
 
 /** Keys of idempotent creates are turned into order ids inside this namespace. */
@@ -141,10 +146,14 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
           cursor: { type: "string", min: 1, max: 64, optional: true },
         },
         async handler(this: OrdersThis, ctx: Context<ListOrdersParams>) {
-          await this.catchUpOrderList();
+          await this.orderList.catchUp(this.eventStore);
+          const { status, customerId, limit = DEFAULT_PAGE_SIZE, cursor } = ctx.params;
           try {
-            const page = this.orderList.query({ ...ctx.params, limit: ctx.params.limit ?? DEFAULT_PAGE_SIZE });
-            return { items: page.orders, nextCursor: page.nextCursor };
+            return this.orderList.query(
+              limit,
+              cursor,
+              (order) => (status === undefined || order.status === status) && (customerId === undefined || (order as PlacedOrder).customerId === customerId),
+            );
           } catch (error) {
             if (!(error instanceof InvalidCursor)) throw error;
             throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [
@@ -214,32 +223,21 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
         if (state.status === "initial") throw new Error(`order ${id} has no event after ${command.type}`);
         return state;
       },
-
-      /** Folds what the global log gained since the last call; one catch-up at a time. */
-      catchUpOrderList(this: OrdersThis): Promise<void> {
-        this.orderListCatchUp ??= (async () => {
-          try {
-            for (;;) {
-              const page = await this.eventStore.readAll({ after: this.orderList.position, maxCount: 1000 });
-              if (page.length === 0) return;
-              page.forEach((event) => this.orderList.apply(event));
-            }
-          } finally {
-            this.orderListCatchUp = undefined;
-          }
-        })();
-        return this.orderListCatchUp;
-      },
     },
 
     // Lifecycle handlers see the plain Service type; the typed `this` is on actions and methods.
     created() {
       this.orders = new AggregateRepository(this.eventStore, orderDecider, "order");
-      this.orderList = new OrderList();
+      this.orderList = new AggregateList<OrderEvent, Order>({
+        streamPrefix: "order",
+        initialState: orderDecider.initialState,
+        evolve: orderDecider.evolve,
+        exists: (order) => order.status !== "initial",
+      });
     },
 
     async started() {
-      await this.catchUpOrderList();
+      await this.orderList.catchUp(this.eventStore);
     },
   };
 }

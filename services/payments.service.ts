@@ -1,8 +1,10 @@
 import { Context, ServiceSchema } from "moleculer";
+import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
 import * as paymentDecider from "../domain/payment";
 import { Payment, PaymentCommand, PaymentEvent, PaymentRequest } from "../domain/payment";
 import { AggregateRepository } from "../mixins/aggregate-repository";
+import { ChaosMixin } from "../mixins/chaos.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 
@@ -10,6 +12,7 @@ export interface PaymentsServiceOptions {
   eventStoreUrl: string;
   /** Amounts above this, in minor units, are declined. */
   limit: number;
+  chaos: ChaosSettings;
 }
 
 export interface PaymentAnswer {
@@ -29,10 +32,10 @@ const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as con
  * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
  * are idempotent per order: a repeated call answers the state the first one left.
  */
-export function paymentsService({ eventStoreUrl, limit }: PaymentsServiceOptions): ServiceSchema {
+export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsServiceOptions): ServiceSchema {
   return {
     name: "payments",
-    mixins: [EventStoreMixin({ url: eventStoreUrl })],
+    mixins: [EventStoreMixin({ url: eventStoreUrl }), ChaosMixin(chaos, ["authorize", "void"])],
     actions: {
       authorize: {
         visibility: "public",

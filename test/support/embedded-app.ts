@@ -3,7 +3,8 @@ import { AddressInfo } from "node:net";
 import { ServiceBroker, ServiceSchema } from "moleculer";
 import { EventStore, RecordedEvent, StreamNotFound, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { AppConfig, loadConfig } from "../../config";
-import { ServiceName, serviceFactories } from "../../services";
+import { brokerOptions } from "../../moleculer.config";
+import { ServiceName, nodeServices, serviceFactories } from "../../services";
 
 export interface EmbeddedApp {
   broker: ServiceBroker;
@@ -35,13 +36,14 @@ export async function startEmbeddedApp(options: EmbeddedAppOptions = {}): Promis
     RELAY_POLL_MS: "5",
     ...options.env,
   });
-  const broker = new ServiceBroker({ logger: false, nodeID: `test-${randomUUID()}` });
+  const broker = new ServiceBroker({ ...brokerOptions(config), logger: false, nodeID: `test-${randomUUID()}` });
   const names = options.services ?? (Object.keys(serviceFactories) as ServiceName[]);
   for (const name of names) {
     const schema = serviceFactories[name](config);
     const mod = options.mods?.[name];
     broker.createService(mod ? { ...schema, mixins: [...(schema.mixins ?? []), mod] } : schema);
   }
+  for (const service of nodeServices) broker.createService(service());
   // Held by the test too, so that a store outlives the brokers that share it.
   const store = acquireEventStore(config.eventStoreUrl);
   await broker.start();

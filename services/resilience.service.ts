@@ -1,0 +1,105 @@
+import { Context, ServiceSchema } from "moleculer";
+
+export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";
+
+export interface BreakerReport {
+  /** The node the breaker guards calls to, and the action. */
+  endpoint: { nodeID: string; action: string };
+  state: BreakerState;
+  /** Calls and failures counted in the current window. */
+  count: number;
+  failures: number;
+}
+
+export interface BulkheadReport {
+  action: string;
+  inFlight: number;
+  queued: number;
+}
+
+export interface ResilienceReport {
+  nodeID: string;
+  breakers: BreakerReport[];
+  bulkheads: BulkheadReport[];
+}
+
+/** Moleculer 0.14's circuit breaker state store (broker.CircuitBreakerStore), as far as we read it. */
+interface BreakerStoreItem {
+  ep: { id: string; action: { name: string } };
+  state: "close" | "open" | "half_open" | "half_open_wait";
+  count: number;
+  failures: number;
+}
+
+const STATE_NAMES: Record<BreakerStoreItem["state"], BreakerState> = {
+  close: "closed",
+  open: "open",
+  half_open: "half-open",
+  half_open_wait: "half-open-wait",
+};
+
+interface GaugeValue {
+  labels: { action?: string };
+  value: number;
+}
+
+interface BreakerEvent {
+  nodeID: string;
+  action: string;
+  failures?: number;
+  count?: number;
+  rate?: number;
+}
+
+/**
+ * Runs on every node: reports that node's circuit breakers (they live on the calling side)
+ * and bulkheads (on the called side), and logs each breaker state change where it happens.
+ */
+export function resilienceService(): ServiceSchema {
+  return {
+    name: "resilience",
+    actions: {
+      report: {
+        visibility: "public",
+        handler(): ResilienceReport {
+          // The breaker middleware exposes its store on the broker, outside the typings.
+          const store = Reflect.get(this.broker, "CircuitBreakerStore") as Map<string, BreakerStoreItem> | undefined;
+          const gauge = (name: string): GaugeValue[] =>
+            (this.broker.metrics.getMetric(name)?.snapshot() ?? []).flatMap((entry) =>
+              "value" in entry ? [{ labels: entry.labels as GaugeValue["labels"], value: entry.value }] : [],
+            );
+          const queued = new Map(gauge("moleculer.request.bulkhead.queue.size").map((entry) => [entry.labels.action, entry.value]));
+          return {
+            nodeID: this.broker.nodeID,
+            breakers: [...(store?.values() ?? [])].map((item) => ({
+              endpoint: { nodeID: item.ep.id, action: item.ep.action.name },
+              state: STATE_NAMES[item.state],
+              count: item.count,
+              failures: item.failures,
+            })),
+            bulkheads: gauge("moleculer.request.bulkhead.inflight").map((entry) => ({
+              action: entry.labels.action ?? "?",
+              inFlight: entry.value,
+              queued: queued.get(entry.labels.action) ?? 0,
+            })),
+          };
+        },
+      },
+    },
+    events: {
+      "$circuit-breaker.opened"(ctx: Context<BreakerEvent>) {
+        if (ctx.nodeID !== this.broker.nodeID) return;
+        const { action, nodeID, failures, count } = ctx.params;
+        this.logger.warn(`circuit breaker OPEN for ${action} on ${nodeID}: ${failures} failures in ${count} calls`);
+      },
+      "$circuit-breaker.half-opened"(ctx: Context<BreakerEvent>) {
+        if (ctx.nodeID !== this.broker.nodeID) return;
+        this.logger.info(`circuit breaker HALF-OPEN for ${ctx.params.action} on ${ctx.params.nodeID}: trying one call`);
+      },
+      "$circuit-breaker.closed"(ctx: Context<BreakerEvent>) {
+        if (ctx.nodeID !== this.broker.nodeID) return;
+        this.logger.info(`circuit breaker CLOSED for ${ctx.params.action} on ${ctx.params.nodeID}`);
+      },
+    },
+  };
+}
