@@ -9,8 +9,8 @@ import { DomainError } from "./errors";
  *   a step fails (fraud, declined payment) → rejectOrder → compensate  ⇒ rejected
  *   the order is cancelled meanwhile → compensate                      ⇒ cancelled
  *
- * Compensations are data: each completed step that has an undo is compensated, in reverse
- * order of completion.
+ * Compensations are data: each step that has an undo and may have happened is compensated,
+ * in reverse order.
  */
 
 export type SagaStep = "checkFraud" | "authorizePayment" | "confirmOrder" | "rejectOrder";
@@ -156,7 +156,7 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
       const { orderId, step } = command.data;
       const progress = started(state, orderId);
       const compensation = COMPENSATION_OF[step];
-      if (!compensation || !progress.completed.includes(step) || progress.compensated.includes(step)) return [];
+      if (!compensation || !mayHaveHappened(progress).includes(step) || progress.compensated.includes(step)) return [];
       return [{ type: "SagaStepCompensated", data: { orderId, step, compensation, at } }];
     }
 
@@ -234,9 +234,22 @@ function outcomeOf(state: Extract<OrderSaga, { status: "running" }>): { outcome:
   return null;
 }
 
-/** The last completed step that has an undo not yet done: compensations run in reverse. */
+/**
+ * The latest step that may have happened and whose undo has not run: compensations run in
+ * reverse. A step counts from the moment the saga could have asked for it, not from its
+ * recorded success: a call whose answer was lost (a timeout) may still have done its work,
+ * and undos are idempotent, so undoing what never happened costs nothing.
+ */
 function pendingUndo(state: Exclude<OrderSaga, { status: "initial" }>): SagaStep | undefined {
-  return [...state.completed].reverse().find((step) => COMPENSATION_OF[step] && !state.compensated.includes(step));
+  return mayHaveHappened(state)
+    .reverse()
+    .find((step) => COMPENSATION_OF[step] && !state.compensated.includes(step));
+}
+
+/** The completed steps, and the step the saga asks for next unless it was refused. */
+function mayHaveHappened(state: Exclude<OrderSaga, { status: "initial" }>): SagaStep[] {
+  const asked = FORWARD_STEPS.find((step) => !state.completed.includes(step));
+  return asked && state.failure?.step !== asked ? [...state.completed, asked] : [...state.completed];
 }
 
 function started(state: OrderSaga, orderId: string): Exclude<OrderSaga, { status: "initial" }> {

@@ -22,7 +22,8 @@ export type Payment =
   | { status: "none" }
   | ({ status: "authorized"; authorizedAt: string } & PaymentRequest)
   | ({ status: "declined"; reason: PaymentDeclineReason; declinedAt: string } & PaymentRequest)
-  | ({ status: "voided"; authorizedAt: string; voidedAt: string } & PaymentRequest);
+  /** Voided after its authorisation, or before any (then no authorisation is taken any more). */
+  | { status: "voided"; orderId: string; voidedAt: string; authorization: (PaymentRequest & { authorizedAt: string }) | null };
 
 export function initialState(): Payment {
   return { status: "none" };
@@ -31,6 +32,8 @@ export function initialState(): Payment {
 /**
  * Both commands are idempotent per order, because the saga may repeat a call whose answer
  * was lost: a second authorisation answers the first decision, a second void does nothing.
+ * A void may also overtake the authorisation it undoes (the saga gave up waiting for it, the
+ * call still arrived): it then bars that authorisation, so no money stays held.
  */
 export function decide(command: PaymentCommand, state: Payment): PaymentEvent[] {
   switch (command.type) {
@@ -43,8 +46,8 @@ export function decide(command: PaymentCommand, state: Payment): PaymentEvent[] 
       return [{ type: "PaymentAuthorized", data: { ...request, authorizedAt: command.metadata.now } }];
     }
     case "VoidPayment":
-      if (state.status !== "authorized") return [];
-      return [{ type: "PaymentVoided", data: { orderId: state.orderId, voidedAt: command.metadata.now } }];
+      if (state.status === "declined" || state.status === "voided") return [];
+      return [{ type: "PaymentVoided", data: { orderId: command.data.orderId, voidedAt: command.metadata.now } }];
     default: {
       const unknown: never = command;
       throw new Error(`unknown command ${JSON.stringify(unknown)}`);
@@ -58,8 +61,12 @@ export function evolve(state: Payment, event: PaymentEvent): Payment {
       return { status: "authorized", ...event.data };
     case "PaymentDeclined":
       return { status: "declined", ...event.data };
-    case "PaymentVoided":
-      return state.status === "authorized" ? { ...state, status: "voided", voidedAt: event.data.voidedAt } : state;
+    case "PaymentVoided": {
+      const { orderId, voidedAt } = event.data;
+      if (state.status !== "authorized") return { status: "voided", orderId, voidedAt, authorization: null };
+      const { status: _status, ...authorization } = state;
+      return { status: "voided", orderId, voidedAt, authorization };
+    }
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);

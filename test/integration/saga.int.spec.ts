@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ServiceSchema } from "moleculer";
 import { EventStore, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
+import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
 import { ServiceName } from "../../services";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp, typesOf } from "../support/embedded-app";
@@ -155,6 +156,26 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
     expect(steps).not.toContain("SagaStepSucceeded:confirmOrder");
     expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized", "PaymentVoided"]);
     expect(await typesOf(app.store, `order-${order.id}`)).toEqual(["OrderCreated", "OrderCancelled"]);
+  });
+
+  it("voids a payment whose authorisation timed out when the order is cancelled meanwhile: no money stays held", async () => {
+    Object.assign(env, { PAYMENTS_CHAOS_LATENCY_MS: "400", REQUEST_TIMEOUT_MS: "100", RETRY_RETRIES: "0" });
+    let authorizations = 0;
+    const app = await start(ALL, { payments: { hooks: { after: { authorize: (_ctx: unknown, answer: unknown) => ((authorizations += 1), answer) } } } });
+    const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+    await waitFor(async () => (await sagaSteps(app.store, order.id)).includes("SagaStepSucceeded:checkFraud"));
+
+    await app.broker.call("orders.cancel", { id: order.id });
+    // The operator lifts the latency, so that the void is answered in time.
+    await app.broker.broadcast(CHAOS_CONFIGURED, { service: "payments", settings: { failureRate: 0, latencyMs: 0, mode: "error" } } satisfies ChaosConfigured);
+    await waitFor(() => authorizations > 0, { what: "the slow authorisation to reach payments" });
+    const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the saga to end" });
+
+    expect(steps).toContain("SagaStepCompensated:authorizePayment");
+    expect(steps).toContain("SagaEnded:cancelled");
+    const payment = await typesOf(app.store, `payment-${order.id}`);
+    expect(payment[payment.length - 1]).toBe("PaymentVoided");
+    await expect(app.broker.call("orders.get", { id: order.id })).resolves.toMatchObject({ status: "cancelled" });
   });
 
   it("resumes a saga after its orchestrator stopped mid-way, never repeating a recorded step", async () => {

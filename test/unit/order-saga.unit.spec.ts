@@ -121,11 +121,25 @@ describe("order saga workflow", () => {
       spec.given([...authorized, succeeded("confirmOrder")]).when(requestCancellation).then([]);
     });
 
-    it("a payment authorised after the saga ended cancelled is recorded and voided", () => {
-      const endedCancelled = [started, succeeded("checkFraud"), cancellationRequested, ended("cancelled", "ORDER_CANCELLED")];
+    it("a cancellation while the payment may be in flight voids it all the same (a timed-out call may have worked)", () => {
+      const fraudChecked = [started, succeeded("checkFraud")];
+      spec.given(fraudChecked).when(requestCancellation).then([cancellationRequested]);
+      expect(next([...fraudChecked, cancellationRequested])).toMatchObject({ type: "Compensate", step: "authorizePayment", compensation: "voidPayment" });
+      spec
+        .given([...fraudChecked, cancellationRequested])
+        .when(compensation("authorizePayment"))
+        .then([compensated, ended("cancelled", "ORDER_CANCELLED")]);
+    });
+
+    it("a payment answer that arrives after the end is recorded, and needs no second void", () => {
+      const endedCancelled = [started, succeeded("checkFraud"), cancellationRequested, compensated, ended("cancelled", "ORDER_CANCELLED")];
       spec.given(endedCancelled).when(result("authorizePayment", ok)).then([succeeded("authorizePayment")]);
-      expect(next([...endedCancelled, succeeded("authorizePayment")])).toMatchObject({ type: "Compensate", compensation: "voidPayment" });
-      expect(next([...endedCancelled, succeeded("authorizePayment"), compensated])).toBeNull();
+      expect(next([...endedCancelled, succeeded("authorizePayment")])).toBeNull();
+    });
+
+    it("a fraud refusal leaves no payment to void", () => {
+      const failed: SagaEvent = { type: "SagaStepFailed", data: { orderId, step: "checkFraud", reason: "FRAUD_REJECTED", detail: "CUSTOMER_BLOCKED", at } };
+      spec.given([started, failed]).when(compensation("authorizePayment")).then([]);
     });
   });
 

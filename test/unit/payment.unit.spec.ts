@@ -26,11 +26,13 @@ describe("Payment decider", () => {
     spec.given([authorized]).when(voidPayment).then([voided]);
     spec.given([authorized, voided]).when(voidPayment).then([]);
   });
-  it.each([
-    ["none", []],
-    ["declined", [declined]],
-  ])("has nothing to void when the payment is %s", (_status, history) => {
-    spec.given(history as PaymentEvent[]).when(voidPayment).then([]);
+  it("has nothing to void when the payment was declined", () => {
+    spec.given([declined]).when(voidPayment).then([]);
+  });
+  it("bars a later authorisation when the void overtakes it", () => {
+    spec.given([]).when(voidPayment).then([voided]);
+    spec.given([voided]).when(authorize(1_000_000)).then([]);
+    spec.given([voided]).thenState({ status: "voided", orderId: "o-1", voidedAt: now, authorization: null });
   });
 });
 
