@@ -7,4 +7,6 @@ module.exports = {
   // tree is type checked once by `tsc --noEmit` in `npm test`.
   transform: { "^.+\\.ts$": "ts-jest" },
   testTimeout: 30000,
+  // Suites share one RabbitMQ and some restart it: they must not run side by side.
+  maxWorkers: 1,
 };

@@ -1,5 +1,5 @@
-import { Context, Errors, Service, ServiceSchema } from "moleculer";
-import { ChaosSettings } from "../config";
+import { CallingOptions, Context, Errors, Service, ServiceSchema } from "moleculer";
+import { ChaosMode, ChaosSettings } from "../config";
 
 /** The participants whose calls chaos can break. */
 export const CHAOS_TARGETS = ["antifraud", "payments"] as const;
@@ -10,6 +10,51 @@ export const CHAOS_CONFIGURED = "chaos.configured";
 export interface ChaosConfigured {
   service: ChaosTarget;
   settings: ChaosSettings;
+}
+
+export const CHAOS_MODES = ["error", "timeout"] as const satisfies readonly ChaosMode[];
+/** The most latency an operator may add to each call (the config's own bound). */
+export const MAX_CHAOS_LATENCY_MS = 600_000;
+
+/** What calls and broadcasts: a Context inside an action, the broker itself in the REPL. */
+export interface ChaosClient {
+  call<T, P>(action: string, params: P, opts?: CallingOptions): Promise<T>;
+  broadcast<D>(event: string, data: D): Promise<void>;
+}
+
+/** A target's current settings, or why it did not answer. */
+export type ChaosReading = ChaosSettings | { error: string };
+
+const CHAOS_CALL_TIMEOUT_MS = 2000;
+
+/** The settings every chaos target answers with (one instance of each, whichever answers). */
+export async function readChaos(client: ChaosClient): Promise<Array<{ service: ChaosTarget; reading: ChaosReading }>> {
+  return Promise.all(
+    CHAOS_TARGETS.map(async (service) => ({
+      service,
+      reading: await client
+        .call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: CHAOS_CALL_TIMEOUT_MS, retries: 0 })
+        .catch((error: Error): ChaosReading => ({ error: error.message })),
+    })),
+  );
+}
+
+/**
+ * Merges `changes` (already validated) into the service's current settings and broadcasts
+ * the result: every instance of the service applies the same settings, not just the one
+ * that answered. Answers the new settings.
+ */
+export async function configureChaos(client: ChaosClient, service: ChaosTarget, changes: Partial<ChaosSettings>): Promise<ChaosSettings> {
+  const current = await client.call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: CHAOS_CALL_TIMEOUT_MS });
+  // Field by field: a change given as undefined keeps the current value.
+  const settings: ChaosSettings = {
+    failureRate: changes.failureRate ?? current.failureRate,
+    latencyMs: changes.latencyMs ?? current.latencyMs,
+    mode: changes.mode ?? current.mode,
+  };
+  const configured: ChaosConfigured = { service, settings };
+  await client.broadcast(CHAOS_CONFIGURED, configured);
+  return settings;
 }
 
 type ChaosThis = Service & { chaos: ChaosSettings; injectChaos(): Promise<void> };

@@ -2,11 +2,11 @@ import { IncomingMessage, Server, ServerResponse } from "node:http";
 import { Context, Errors, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { ChaosSettings } from "../config";
-import { CHAOS_CONFIGURED, CHAOS_TARGETS, ChaosConfigured, ChaosTarget } from "../mixins/chaos.mixin";
+import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
 import { AdminToken } from "./api/admin-token";
 import { toErrorBody } from "./api/http-errors";
 import { jsonBody } from "./api/json-body";
-import { ResilienceReport } from "./resilience.service";
+import { ClusterResilience, gatherResilience } from "./resilience-report";
 
 export interface ApiServiceOptions {
   port: number;
@@ -124,13 +124,8 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
 
       chaos: {
         async handler(this: ApiThis, ctx: Context) {
-          const settings: Partial<Record<ChaosTarget, ChaosSettings | { error: string }>> = {};
-          for (const service of CHAOS_TARGETS) {
-            settings[service] = await ctx
-              .call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: INTERNAL_CALL_TIMEOUT_MS, retries: 0 })
-              .catch((error: Error) => ({ error: error.message }));
-          }
-          return settings;
+          const readings = await readChaos(ctx);
+          return Object.fromEntries(readings.map(({ service, reading }) => [service, reading]));
         },
       },
 
@@ -139,36 +134,18 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
           $$strict: true,
           service: { type: "enum", values: [...CHAOS_TARGETS] },
           failureRate: { type: "number", min: 0, max: 1, optional: true },
-          latencyMs: { type: "number", integer: true, min: 0, max: 600_000, optional: true },
-          mode: { type: "enum", values: ["error", "timeout"], optional: true },
+          latencyMs: { type: "number", integer: true, min: 0, max: MAX_CHAOS_LATENCY_MS, optional: true },
+          mode: { type: "enum", values: [...CHAOS_MODES], optional: true },
         },
-        async handler(this: ApiThis, ctx: Context<{ service: ChaosTarget } & Partial<ChaosSettings>>): Promise<ChaosSettings> {
+        handler(this: ApiThis, ctx: Context<{ service: ChaosTarget } & Partial<ChaosSettings>>): Promise<ChaosSettings> {
           const { service, ...changes } = ctx.params;
-          const current = await ctx.call<ChaosSettings, object>(`${service}.chaos`, {}, { timeout: INTERNAL_CALL_TIMEOUT_MS });
-          const settings = { ...current, ...changes };
-          const configured: ChaosConfigured = { service, settings };
-          await ctx.broadcast(CHAOS_CONFIGURED, configured);
-          return settings;
+          return configureChaos(ctx, service, changes);
         },
       },
 
       resilience: {
-        async handler(this: ApiThis, ctx: Context) {
-          // Every node runs the resilience service (services/index.ts: nodeServices).
-          const nodes = await ctx.call<Array<{ id: string }>, object>("$node.list", { onlyAvailable: true });
-          const reports = await Promise.all(
-            nodes.map((node) =>
-              ctx.call<ResilienceReport, object>("resilience.report", {}, { nodeID: node.id, timeout: INTERNAL_CALL_TIMEOUT_MS }),
-            ),
-          );
-          const dlq = await ctx
-            .call<{ depth: number }, object>("dlq.depth", {}, { timeout: INTERNAL_CALL_TIMEOUT_MS })
-            .catch((error: Error) => ({ depth: null, error: error.message }));
-          return {
-            breakers: reports.flatMap((report) => report.breakers.map((breaker) => ({ caller: report.nodeID, ...breaker }))),
-            bulkheads: reports.flatMap((report) => report.bulkheads.map((bulkhead) => ({ nodeID: report.nodeID, ...bulkhead }))),
-            dlq,
-          };
+        handler(this: ApiThis, ctx: Context): Promise<ClusterResilience> {
+          return gatherResilience(ctx);
         },
       },
     },

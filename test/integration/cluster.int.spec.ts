@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CLUSTER_NODES } from "../../cluster/nodes";
+import { ClusterHarness } from "../support/cluster-harness";
+import { connect } from "amqplib";
+import { RABBITMQ_URL, rabbitmqctl } from "../support/rabbitmq";
+import { waitFor } from "../support/wait-for";
+
+/** Redelivery that outlasts a node restart or a broker restart: nothing may reach the DLQ here. */
+const PATIENT_BUS = { BUS_RETRY_ATTEMPTS: "30", BUS_RETRY_BASE_MS: "50", BUS_RETRY_MAX_MS: "1000" };
+
+async function rabbitMqAnswers(): Promise<boolean> {
+  return connect(RABBITMQ_URL).then(
+    async (connection) => {
+      await connection.close();
+      return true;
+    },
+    () => false,
+  );
+}
+
+describe("the local cluster: one process per service over RabbitMQ, one SQLite file", () => {
+  let harness: ClusterHarness | undefined;
+
+  beforeAll(() => {
+    // `npm test` compiles dist/ before jest runs; the nodes are `node dist/main.js`.
+    expect(existsSync(join(__dirname, "..", "..", "dist", "main.js"))).toBe(true);
+  });
+  afterEach(async () => {
+    const codes = await harness?.stop();
+    harness = undefined;
+    // Every node shuts down cleanly on SIGTERM.
+    if (codes) expect(codes).toEqual(Object.fromEntries(Object.keys(codes).map((name) => [name, 0])));
+  });
+
+  it(`settles 200 orders through ${CLUSTER_NODES.length} nodes, both orchestrators taking work, no saga step twice`, async () => {
+    harness = await ClusterHarness.start("cluster-200-orders");
+
+    const ids = await harness.placeOrders(200);
+    await harness.waitUntilSettled(ids.length);
+
+    expect(harness.createdOrders()).toBe(200);
+    expect(harness.terminalOrders()).toBe(200);
+    expect(harness.repeatedSagaSteps()).toEqual([]);
+    const startedBy = harness.sagasStartedBy();
+    expect(Object.keys(startedBy).sort()).toEqual(["orchestrator-1", "orchestrator-2"]);
+    expect(startedBy["orchestrator-1"]! + startedBy["orchestrator-2"]!).toBe(200);
+  });
+
+  it("loses nothing when an orchestrator is killed (-9) mid-run and started again", async () => {
+    // Slow payments keep sagas in flight, so that the kill catches some mid-way.
+    harness = await ClusterHarness.start("cluster-kill-orchestrator", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100" });
+    const cluster = harness.cluster;
+    const orchestrator = CLUSTER_NODES.find((node) => node.name === "orchestrator-1")!;
+
+    const ids = await harness.placeOrders(200, 20, async (placed) => {
+      if (placed === 60) await cluster.kill("orchestrator-1");
+      if (placed === 140) cluster.start(orchestrator);
+    });
+    await harness.nodeReady("orchestrator-1");
+    await harness.waitUntilSettled(ids.length);
+
+    expect(harness.createdOrders()).toBe(200);
+    expect(harness.terminalOrders()).toBe(200);
+    expect(harness.repeatedSagaSteps()).toEqual([]);
+  });
+
+  it("loses nothing across a RabbitMQ restart mid-run: every order placed is settled after recovery", async () => {
+    harness = await ClusterHarness.start("cluster-rabbitmq-restart", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100" });
+    let restarted: Promise<void> | undefined;
+
+    const ids = await harness.placeOrders(120, 10, (placed) => {
+      if (placed !== 40) return;
+      restarted = (async () => {
+        await rabbitmqctl("stop_app");
+        await rabbitmqctl("start_app");
+        await waitFor(rabbitMqAnswers, { timeoutMs: 60_000, intervalMs: 200, what: "RabbitMQ to answer again" });
+      })();
+    });
+    await restarted;
+    await harness.healthy(60_000);
+    await harness.waitUntilSettled(ids.length, 90_000);
+
+    expect(new Set(ids).size).toBe(120);
+    expect(harness.createdOrders()).toBe(120);
+    expect(harness.terminalOrders()).toBe(120);
+    expect(harness.repeatedSagaSteps()).toEqual([]);
+  }, 180_000);
+});
