@@ -1,0 +1,141 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { load } from "js-yaml";
+import { CLUSTER_NODES } from "../../cluster/nodes";
+import { loadConfig } from "../../config";
+import { serviceFactories } from "../../services";
+
+/**
+ * No Docker engine runs here: docker-compose.yml, the Dockerfile and .env.example are checked
+ * against the code's configuration instead of being run.
+ */
+
+const ROOT = join(__dirname, "..", "..");
+const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
+
+interface ComposeService {
+  image?: string;
+  build?: string;
+  environment?: Record<string, string | number>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  ports?: string[];
+}
+
+/** docker compose's `${VAR:-default}` and `${VAR:?message}`, as it would expand them. */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_match, name: string, kind?: string, rest?: string) => {
+    if (env[name] !== undefined && env[name] !== "") return env[name]!;
+    if (kind === "-") return rest ?? "";
+    throw new Error(`compose needs ${name}: ${rest}`);
+  });
+}
+
+const compose = load(interpolate(read("docker-compose.yml"), { ADMIN_TOKEN: "from-the-environment" })) as {
+  services: Record<string, ComposeService>;
+};
+
+/** The variables loadConfig reads, found by watching it read an empty environment. */
+function variablesReadByConfig(): Set<string> {
+  const read = new Set<string>();
+  loadConfig(new Proxy({}, { get: (_target, name) => (typeof name === "string" && read.add(name), undefined) }));
+  return read;
+}
+
+describe("docker-compose.yml", () => {
+  const nodes = CLUSTER_NODES.map((node) => [node.name, node] as const);
+
+  it("runs one container per node of the local cluster, and nothing else of ours", () => {
+    const ours = Object.entries(compose.services).filter(([, service]) => service.image === "glitchbuster:latest");
+    expect(ours.map(([name]) => name).sort()).toEqual(CLUSTER_NODES.map((node) => node.name).sort());
+  });
+
+  it.each(nodes)("%s: the image built from this repository, its SERVICES and NODE_ID", (name, node) => {
+    const service = compose.services[name]!;
+    expect(service).toMatchObject({ image: "glitchbuster:latest", build: "." });
+    expect(service.environment).toMatchObject({ SERVICES: node.services.join(","), NODE_ID: name });
+    for (const serviceName of String(service.environment!.SERVICES).split(",")) {
+      expect(Object.keys(serviceFactories)).toContain(serviceName);
+    }
+  });
+
+  it.each(nodes)("%s: an environment the code reads and accepts, pointing at RabbitMQ and EventStoreDB", (name) => {
+    const environment = Object.fromEntries(Object.entries(compose.services[name]!.environment!).map(([key, value]) => [key, String(value)]));
+    const known = variablesReadByConfig();
+
+    expect(Object.keys(environment).filter((key) => !known.has(key))).toEqual([]);
+    const config = loadConfig(environment);
+    expect(config).toMatchObject({
+      transporter: "amqp://guest:guest@rabbitmq:5672",
+      busUrl: "amqp://guest:guest@rabbitmq:5672",
+      eventStoreUrl: "esdb://eventstore:2113?tls=false",
+      adminToken: "from-the-environment",
+    });
+  });
+
+  it.each(nodes)("%s: starts once RabbitMQ and EventStoreDB are healthy", (name) => {
+    expect(compose.services[name]!.depends_on).toEqual({
+      rabbitmq: { condition: "service_healthy" },
+      eventstore: { condition: "service_healthy" },
+    });
+  });
+
+  it("gives RabbitMQ (with its management UI) and EventStoreDB (insecure single node) a health check", () => {
+    const { rabbitmq, eventstore } = compose.services;
+    expect(rabbitmq!.image).toMatch(/^rabbitmq:3\.\d+-management$/);
+    expect(rabbitmq!.ports).toEqual(expect.arrayContaining(["5672:5672", "15672:15672"]));
+    expect(rabbitmq!.healthcheck!.test.join(" ")).toContain("rabbitmq-diagnostics");
+    expect(eventstore!.image).toMatch(/^eventstore\/eventstore:/);
+    expect(eventstore!.environment).toMatchObject({ EVENTSTORE_INSECURE: "true", EVENTSTORE_CLUSTER_SIZE: 1 });
+    expect(eventstore!.healthcheck!.test.join(" ")).toContain("/health/live");
+  });
+
+  it("publishes the gateway's port", () => {
+    const api = compose.services.api!;
+    expect(api.ports).toEqual([`${api.environment!.PORT}:${api.environment!.PORT}`]);
+  });
+
+  it("refuses to start without an ADMIN_TOKEN", () => {
+    expect(() => interpolate(read("docker-compose.yml"), {})).toThrow(/ADMIN_TOKEN/);
+  });
+});
+
+describe("Dockerfile", () => {
+  const dockerfile = read("Dockerfile");
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+
+  it("builds in one stage and runs from another, on Node 20", () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage).toMatch(/^node:20[-.\w]*/);
+    expect(stages[0]).toMatch(/RUN npm ci/);
+    expect(stages[0]).toMatch(/npm run build/);
+  });
+
+  it("runs the compiled entry point as a user that is not root", () => {
+    const runtime = stages[stages.length - 1]!;
+    expect(runtime).toMatch(/^USER (?!root)\w+/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/main\.js"\]/m);
+    expect(read("package.json")).toContain('"start": "node dist/main.js"');
+  });
+});
+
+describe(".env.example", () => {
+  it("lists exactly the variables the code reads", () => {
+    const listed = read(".env.example")
+      .split("\n")
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => line.slice(0, line.indexOf("=")));
+
+    expect(listed.sort()).toEqual([...variablesReadByConfig()].sort());
+  });
+
+  it("holds values the code accepts", () => {
+    const environment = Object.fromEntries(
+      read(".env.example")
+        .split("\n")
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+    expect(() => loadConfig(environment)).not.toThrow();
+  });
+});
