@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchGateway } from "./gateway.bench";
 import { benchSagas } from "./sagas.bench";
+import { benchTransporter } from "./transporter.bench";
 
 /** `npm run bench`: each figure beside its ceiling, measured in the same run. */
 async function main(): Promise<void> {
@@ -17,14 +18,21 @@ async function main(): Promise<void> {
       `| ${name} | ${Math.round(figures.requestsPerSecond)} | ${figures.p50Ms} | ${figures.p99Ms} | ${figures.errors} | ${figures.non2xx} | ${ratio} |`,
     );
   }
-  const sagas = await benchSagas(distDir);
-  console.log(
-    `\n| sagas, embedded (SQLite, memory bus), ${sagas.orders} orders, ${50} in flight | ${Math.round(sagas.sagasPerSecond)}/s | p50 ${sagas.p50Ms} ms | p99 ${sagas.p99Ms} ms | ${JSON.stringify(sagas.outcomes)} |`,
-  );
+  const sagas = [await benchSagas(distDir, "embedded"), await benchSagas(distDir, "cluster")];
+  console.log("\n| sagas, POST to settled, 50 in flight | orders | sagas/s | p50 ms | p99 ms | outcomes |\n|---|---|---|---|---|---|");
+  for (const figures of sagas) {
+    console.log(`| ${figures.mode} | ${figures.orders} | ${Math.round(figures.sagasPerSecond)} | ${figures.p50Ms} | ${figures.p99Ms} | ${JSON.stringify(figures.outcomes)} |`);
+  }
+  const amqpUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  const transporter = [await benchTransporter(distDir, amqpUrl, false), await benchTransporter(distDir, amqpUrl, true)];
+  console.log("\n| AMQP transporter | sequential p50 ms | p99 ms | calls/s at 100 in flight |\n|---|---|---|---|");
+  for (const figures of transporter) {
+    console.log(`| ${figures.options} | ${figures.sequentialP50Ms} | ${figures.sequentialP99Ms} | ${figures.callsPerSecondAt100InFlight} |`);
+  }
   const resultsDir = join(__dirname, "..", "..", "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, gateway, sagas }, null, 2));
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), node: process.version, gateway, sagas, transporter }, null, 2));
   console.log(`\nwritten to ${file}`);
 }
 

@@ -3,7 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, stopServer } from "./harness";
 
+export type SagaMode = "embedded" | "cluster";
+
 export interface SagaFigures {
+  mode: SagaMode;
   orders: number;
   /** Orders from the first one created to the last one settled, per second. */
   sagasPerSecond: number;
@@ -25,13 +28,19 @@ interface OrderView {
 const IN_FLIGHT = 50;
 
 /**
- * Posts `count` orders to the embedded app (`npm start`, SQLite store, memory bus), 50 at a
- * time, and waits until every one is settled by its saga.
+ * Posts `count` orders, 50 at a time, and waits until every one is settled by its saga: to
+ * the embedded app (`npm start`: SQLite store, memory bus) or to the local cluster
+ * (`npm run start:cluster`: a process per service over RabbitMQ, one SQLite file).
  */
-export async function benchSagas(distDir: string, count = Number(process.env.BENCH_SAGAS ?? 1000)): Promise<SagaFigures> {
+export async function benchSagas(distDir: string, mode: SagaMode, count = Number(process.env.BENCH_SAGAS ?? 1000)): Promise<SagaFigures> {
   const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
   const port = 3903;
-  const server = await startServer(join(distDir, "main.js"), { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn" }, port);
+  const script = mode === "embedded" ? "main.js" : "scripts/cluster.js";
+  const server = await startServer(
+    join(distDir, script),
+    { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn", BUS_NAMESPACE: `bench-${Date.now()}` },
+    port,
+  );
   const base = `http://127.0.0.1:${port}/api`;
   try {
     let next = 0;
@@ -62,6 +71,7 @@ export async function benchSagas(distDir: string, count = Number(process.env.BEN
     const outcomes: Record<string, number> = {};
     for (const order of settled) outcomes[order.status] = (outcomes[order.status] ?? 0) + 1;
     return {
+      mode,
       orders: count,
       sagasPerSecond: count / elapsedS,
       p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
