@@ -1,0 +1,27 @@
+/** The part of a commander program that holds its commands. */
+interface CommandList {
+  commands: Array<{ name(): string }>;
+}
+
+/** A module of moleculer-repl's src/commands: each declares its commands on the program. */
+interface BuiltinCommandModule {
+  register(program: CommandList, broker: unknown): void;
+}
+
+/**
+ * moleculer-repl 0.7 has a `load <servicePath>` of its own, and commander runs the first
+ * command of a name, so our `load` would never run (the REPL's duplicate check compares
+ * `def.name`, which a custom command has not). The REPL reads `register` from each module
+ * of src/commands when it starts: this one, called before, wraps it to take the built-in
+ * `load` off the program again (its `loadFolder` stays).
+ */
+export function retireBuiltinLoad(): void {
+  // Not part of the package's typed API: a path of moleculer-repl 0.7.4, pinned in package.json.
+  const builtin: BuiltinCommandModule = require("moleculer-repl/src/commands/load");
+  const register = builtin.register;
+  builtin.register = (program, broker) => {
+    register(program, broker);
+    const builtinLoad = program.commands.findIndex((command) => command.name() === "load");
+    if (builtinLoad >= 0) program.commands.splice(builtinLoad, 1);
+  };
+}
