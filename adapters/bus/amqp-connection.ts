@@ -77,7 +77,10 @@ export class AmqpConnection {
 
   /**
    * Publishes with a publisher confirm. A message whose channel died before its confirm is
-   * published again on the next connection (it may then arrive twice: at least once).
+   * published again on the next connection (it may then arrive twice: at least once). A
+   * confirm that does not come within CONFIRM_TIMEOUT_MS (a broker that came back but holds
+   * the channel, e.g. blocked by an alarm while it starts) counts as a lost connection too:
+   * waiting on it forever would stall every publisher of this process.
    */
   async publish(
     exchange: string,
@@ -93,6 +96,10 @@ export class AmqpConnection {
         await confirmedPublish(live.publisher, exchange, routingKey, content, options);
         return;
       } catch (error) {
+        if (error instanceof ConfirmTimeout) {
+          this.options.logger.warn(`${error.message}; reconnecting`);
+          this.retire(live.model);
+        }
         if (this.live === live || Date.now() >= deadline) throw error;
       }
     }
@@ -126,7 +133,12 @@ export class AmqpConnection {
     const { url, name, logger } = this.options;
     // Without noDelay, Nagle holds small frames back: ~44 ms per round trip (DESIGN.md §7).
     // The timeout bounds a connect to a host that drops packets instead of refusing them.
-    const model = await connect(url, { noDelay: true, timeout: 10_000, clientProperties: { connection_name: name } });
+    const connecting = connect(url, { noDelay: true, timeout: 10_000, clientProperties: { connection_name: name } });
+    const model = await within(connecting, "connecting to RabbitMQ").catch((error: unknown) => {
+      // A handshake that completes after we gave up must not leave a connection behind.
+      void connecting.then((late) => late.close()).catch(() => undefined);
+      throw error;
+    });
     let lost = false;
     model.on("error", (error: Error) => logger.warn(`RabbitMQ connection error: ${error.message}`));
     model.on("close", () => {
@@ -134,12 +146,12 @@ export class AmqpConnection {
       this.retire(model);
     });
     try {
-      const publisher = await model.createConfirmChannel();
+      const publisher = await within(model.createConfirmChannel(), "opening the publisher channel");
       publisher.on("error", (error: Error) => logger.warn(`RabbitMQ publisher channel error: ${error.message}`));
       // The publisher channel closes on its own only when something is wrong with the
       // topology or the connection: starting over redeclares both.
       publisher.on("close", () => this.retire(model));
-      await this.options.declare(publisher);
+      await within(this.options.declare(publisher), "declaring the topology");
       if (lost) throw new Error("The connection to RabbitMQ was lost while it was being set up");
       if (this.closed) throw new Error("The message bus is closed");
       this.live = { model, publisher };
@@ -180,6 +192,12 @@ export function reconnectDelay(failures: number): number {
   return cap / 2 + Math.random() * (cap / 2);
 }
 
+const CONFIRM_TIMEOUT_MS = 10_000;
+
+class ConfirmTimeout extends Error {
+  override readonly name = "ConfirmTimeout";
+}
+
 function confirmedPublish(
   channel: ConfirmChannel,
   exchange: string,
@@ -188,9 +206,38 @@ function confirmedPublish(
   options: Options.Publish,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, routingKey, content, options, (error: unknown) => {
-      if (error) reject(error instanceof Error ? error : new Error(String(error)));
-      else resolve();
-    });
+    const timer = setTimeout(
+      () => reject(new ConfirmTimeout(`RabbitMQ did not confirm a message to ${exchange || routingKey} within ${CONFIRM_TIMEOUT_MS} ms`)),
+      CONFIRM_TIMEOUT_MS,
+    );
+    try {
+      channel.publish(exchange, routingKey, content, options, (error: unknown) => {
+        clearTimeout(timer);
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve();
+      });
+    } catch (error) {
+      clearTimeout(timer); // a channel closed already refuses the publish at once
+      reject(error);
+    }
+  });
+}
+
+const SETUP_TIMEOUT_MS = 15_000;
+
+/** Bounds one step of setting a connection up: a broker still starting may never answer it. */
+function within<T>(step: Promise<T>, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} took longer than ${SETUP_TIMEOUT_MS} ms`)), SETUP_TIMEOUT_MS);
+    step.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }

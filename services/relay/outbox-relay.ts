@@ -16,6 +16,11 @@ export interface OutboxRelayOptions {
 
 /** How long to wait before trying again after the store or the bus failed. */
 const FAILURE_PAUSE_MS = 1000;
+/**
+ * How long stop() waits for the page in flight. A page waiting on an unreachable broker is
+ * abandoned: its checkpoint is not moved, so it is published again after the restart.
+ */
+const STOP_WAIT_MS = 5000;
 
 /** A stored event as it travels on the bus: routing key = event type, message id = event id. */
 export function toMessage(event: RecordedEvent): OutgoingMessage {
@@ -59,7 +64,10 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
-    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+    await Promise.race([this.loop, givenUp]);
+    clearTimeout(timer);
   }
 
   status(): { position: string | null; published: number } {
@@ -90,7 +98,7 @@ export class OutboxRelay {
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
+      const timer = setTimeout(resolve, ms).unref();
       this.wake = () => {
         clearTimeout(timer);
         resolve();

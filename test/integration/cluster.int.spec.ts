@@ -66,7 +66,7 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
   });
 
   it("loses nothing across a RabbitMQ restart mid-run: every order placed is settled after recovery", async () => {
-    harness = await ClusterHarness.start("cluster-rabbitmq-restart", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100" });
+    harness = await ClusterHarness.start("cluster-rabbitmq-restart", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100", LOG_LEVEL: "info" });
     let restarted: Promise<void> | undefined;
 
     const ids = await harness.placeOrders(120, 10, (placed) => {
