@@ -15,13 +15,16 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
-/** A body that is not JSON is refused before it is read, whatever the route. */
+/** A body that is not JSON in UTF-8 (RFC 8259) is refused before it is read, whatever the route. */
 const requireJson: Middleware = (req, _res, next) => {
   if (!hasBody(req)) return next();
-  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type)) return next();
+  const [mediaType = "", ...parameters] = (req.headers["content-type"] ?? "").toLowerCase().split(";");
+  const type = mediaType.trim();
+  const charset = parameters.map((parameter) => parameter.trim()).find((parameter) => parameter.startsWith("charset="));
+  const utf8 = charset === undefined || /^charset="?utf-8"?$/.test(charset);
+  if (utf8 && (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type))) return next();
   next(
-    new Errors.MoleculerClientError("request bodies must be application/json", 415, "UNSUPPORTED_MEDIA_TYPE", {
+    new Errors.MoleculerClientError("request bodies must be application/json in UTF-8", 415, "UNSUPPORTED_MEDIA_TYPE", {
       contentType: req.headers["content-type"] ?? null,
     }),
   );
