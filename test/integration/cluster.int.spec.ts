@@ -2,22 +2,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CLUSTER_NODES } from "../../cluster/nodes";
 import { ClusterHarness } from "../support/cluster-harness";
-import { connect } from "amqplib";
-import { RABBITMQ_URL, rabbitmqctl } from "../support/rabbitmq";
-import { waitFor } from "../support/wait-for";
+import { rabbitMqAnswers, rabbitmqctl } from "../../cluster/rabbitmq-control";
+import { RABBITMQ_URL } from "../support/rabbitmq";
+import { waitFor } from "../../lib/wait-for";
 
 /** Redelivery that outlasts a node restart or a broker restart: nothing may reach the DLQ here. */
 const PATIENT_BUS = { BUS_RETRY_ATTEMPTS: "30", BUS_RETRY_BASE_MS: "50", BUS_RETRY_MAX_MS: "1000" };
 
-async function rabbitMqAnswers(): Promise<boolean> {
-  return connect(RABBITMQ_URL).then(
-    async (connection) => {
-      await connection.close();
-      return true;
-    },
-    () => false,
-  );
-}
 
 describe("the local cluster: one process per service over RabbitMQ, one SQLite file", () => {
   let harness: ClusterHarness | undefined;
@@ -39,10 +30,10 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     const ids = await harness.placeOrders(200);
     await harness.waitUntilSettled(ids.length);
 
-    expect(harness.createdOrders()).toBe(200);
-    expect(harness.terminalOrders()).toBe(200);
-    expect(harness.repeatedSagaSteps()).toEqual([]);
-    const startedBy = harness.sagasStartedBy();
+    expect(harness.log.countOfType("OrderCreated")).toBe(200);
+    expect(harness.log.terminalOrders()).toBe(200);
+    expect(harness.log.repeatedSagaSteps()).toEqual([]);
+    const startedBy = harness.log.sagasStartedBy();
     expect(Object.keys(startedBy).sort()).toEqual(["orchestrator-1", "orchestrator-2"]);
     expect(startedBy["orchestrator-1"]! + startedBy["orchestrator-2"]!).toBe(200);
   });
@@ -60,9 +51,9 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     await harness.nodeReady("orchestrator-1");
     await harness.waitUntilSettled(ids.length);
 
-    expect(harness.createdOrders()).toBe(200);
-    expect(harness.terminalOrders()).toBe(200);
-    expect(harness.repeatedSagaSteps()).toEqual([]);
+    expect(harness.log.countOfType("OrderCreated")).toBe(200);
+    expect(harness.log.terminalOrders()).toBe(200);
+    expect(harness.log.repeatedSagaSteps()).toEqual([]);
   });
 
   it("loses nothing across a RabbitMQ restart mid-run: every order placed is settled after recovery", async () => {
@@ -74,7 +65,7 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
       restarted = (async () => {
         await rabbitmqctl("stop_app");
         await rabbitmqctl("start_app");
-        await waitFor(rabbitMqAnswers, { timeoutMs: 60_000, intervalMs: 200, what: "RabbitMQ to answer again" });
+        await waitFor(() => rabbitMqAnswers(RABBITMQ_URL), { timeoutMs: 60_000, intervalMs: 200, what: "RabbitMQ to answer again" });
       })();
     });
     await restarted;
@@ -82,8 +73,8 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     await harness.waitUntilSettled(ids.length, 90_000);
 
     expect(new Set(ids).size).toBe(120);
-    expect(harness.createdOrders()).toBe(120);
-    expect(harness.terminalOrders()).toBe(120);
-    expect(harness.repeatedSagaSteps()).toEqual([]);
+    expect(harness.log.countOfType("OrderCreated")).toBe(120);
+    expect(harness.log.terminalOrders()).toBe(120);
+    expect(harness.log.repeatedSagaSteps()).toEqual([]);
   }, 180_000);
 });

@@ -11,7 +11,7 @@ import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { relayService } from "../../services/relay.service";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
 import { anEvent } from "../support/events";
-import { waitFor } from "../support/wait-for";
+import { waitFor } from "../../lib/wait-for";
 
 const MAIN = join(__dirname, "..", "..", "dist", "main.js");
 

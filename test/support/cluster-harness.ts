@@ -1,17 +1,18 @@
-import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EventLogQueries } from "../../cluster/event-log-queries";
 import { LocalCluster } from "../../cluster/local-cluster";
+import { OrderClient } from "../../cluster/order-client";
 import { RABBITMQ_URL, deleteRabbitMqObjects } from "./rabbitmq";
-import { waitFor } from "./wait-for";
+import { waitFor } from "../../lib/wait-for";
 
 const ROOT = join(__dirname, "..", "..");
 const ARTIFACTS = join(ROOT, "test-artifacts");
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
@@ -31,10 +32,15 @@ export class ClusterHarness {
   private readonly dir = mkdtempSync(join(tmpdir(), "glitchbuster-cluster-"));
   readonly logFile: string;
 
+  readonly client: OrderClient;
+  readonly log: EventLogQueries;
+
   private constructor(name: string, port: number, env: Record<string, string>) {
     mkdirSync(ARTIFACTS, { recursive: true });
     this.logFile = join(ARTIFACTS, `${name}.log`);
     this.baseUrl = `http://127.0.0.1:${port}/api`;
+    this.client = new OrderClient(this.baseUrl, this.namespace);
+    this.log = new EventLogQueries(join(this.dir, "events.db"));
     this.cluster = new LocalCluster({
       main: join(ROOT, "dist", "main.js"),
       env: {
@@ -83,90 +89,24 @@ export class ClusterHarness {
     );
   }
 
-  /**
-   * Places an order as a careful client would: with an Idempotency-Key, trying again while
-   * the cluster cannot answer, so that a retried request never makes a second order.
-   */
-  async placeOrder(index: number, deadlineMs = 60_000): Promise<string> {
-    const key = `${this.namespace}-${index}`;
-    const body = JSON.stringify({ customerId: `c-${index % 17}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 1000 + index }] });
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      const answer = await fetch(`${this.baseUrl}/orders`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key },
-        body,
-      }).then(
-        async (response) => ({ status: response.status, body: (await response.json()) as { id?: string } }),
-        () => undefined,
-      );
-      if (answer?.status === 201 && answer.body.id) return answer.body.id;
-      if (answer && answer.status < 500) throw new Error(`POST /orders answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-      if (Date.now() > deadline) throw new Error(`POST /orders kept failing (see ${this.logFile})`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
   /** Places `count` orders, `inFlight` at a time; `onPlaced` hears how many are placed so far. */
-  async placeOrders(count: number, inFlight = 20, onPlaced?: (placed: number) => Promise<void> | void): Promise<string[]> {
-    const ids: string[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (next < count) {
-          ids.push(await this.placeOrder(next++));
-          await onPlaced?.(ids.length);
-        }
-      }),
+  placeOrders(count: number, inFlight = 20, onPlaced?: (placed: number) => Promise<void> | void): Promise<string[]> {
+    return this.client.placeMany(
+      count,
+      (index) => ({ customerId: `c-${index % 17}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 1000 + index }] }),
+      inFlight,
+      onPlaced,
     );
-    return ids;
-  }
-
-  /** Read-only queries on the event store file the nodes share. */
-  private query<Row>(sql: string, ...params: unknown[]): Row[] {
-    const db = new Database(join(this.dir, "events.db"), { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare(sql).all(...params) as Row[];
-    } finally {
-      db.close();
-    }
-  }
-
-  /** Orders that reached confirmed, rejected or cancelled. */
-  terminalOrders(): number {
-    return this.query<{ n: number }>(
-      "SELECT count(DISTINCT stream) AS n FROM events WHERE stream LIKE 'order-%' AND type IN ('OrderConfirmed', 'OrderRejected', 'OrderCancelled')",
-    )[0]!.n;
-  }
-
-  createdOrders(): number {
-    return this.query<{ n: number }>("SELECT count(*) AS n FROM events WHERE type = 'OrderCreated'")[0]!.n;
-  }
-
-  /** Saga facts recorded more than once for one order: must stay empty. */
-  repeatedSagaSteps(): Array<{ stream: string; type: string; step: string | null; times: number }> {
-    return this.query(
-      `SELECT stream, type, json_extract(data, '$.step') AS step, count(*) AS times FROM events
-       WHERE stream LIKE 'saga-%' GROUP BY stream, type, step HAVING times > 1`,
-    );
-  }
-
-  /** Which orchestrator started each saga. */
-  sagasStartedBy(): Record<string, number> {
-    const rows = this.query<{ node: string; n: number }>(
-      "SELECT json_extract(metadata, '$.handledBy') AS node, count(*) AS n FROM events WHERE type = 'SagaStarted' GROUP BY node",
-    );
-    return Object.fromEntries(rows.map((row) => [row.node, row.n]));
   }
 
   async waitUntilSettled(expected: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(() => this.terminalOrders() >= expected, { timeoutMs, intervalMs: 200, what: `${expected} orders to settle (see ${this.logFile})` });
+    await waitFor(() => this.log.terminalOrders() >= expected, { timeoutMs, intervalMs: 200, what: `${expected} orders to settle (see ${this.logFile})` });
   }
 
   async stop(): Promise<Record<string, number | NodeJS.Signals | null>> {
     const codes = await this.cluster.stopAll();
-    await deleteRabbitMqObjects(this.namespace).catch(() => undefined);
-    await deleteRabbitMqObjects(`MOL-${this.namespace}`).catch(() => undefined);
+    await deleteRabbitMqObjects(RABBITMQ_URL, this.namespace).catch(() => undefined);
+    await deleteRabbitMqObjects(RABBITMQ_URL, `MOL-${this.namespace}`).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
     return codes;
   }

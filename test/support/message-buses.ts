@@ -83,7 +83,7 @@ export function amqpFixture(): MessageBusFixture<AmqpMessageBus> {
       await Promise.all(opened.splice(0).map((bus) => bus.close()));
     },
     async dispose() {
-      await deleteRabbitMqObjects(`${prefix}-`);
+      await deleteRabbitMqObjects(RABBITMQ_URL, `${prefix}-`);
     },
   };
 }

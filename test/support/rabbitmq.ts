@@ -1,8 +1,6 @@
-import { execFile, spawnSync } from "node:child_process";
-import { promisify } from "node:util";
+import { spawnSync } from "node:child_process";
 import { connect } from "amqplib";
-
-const run = promisify(execFile);
+import { deleteRabbitMqObjects, rabbitmqctl } from "../../cluster/rabbitmq-control";
 
 export const RABBITMQ_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 
@@ -18,10 +16,7 @@ export function rabbitMqIsReachable(): boolean {
   return spawnSync(process.execPath, ["-e", probe]).status === 0;
 }
 
-export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run("rabbitmqctl", args);
-  return stdout;
-}
+export { deleteRabbitMqObjects, rabbitmqctl };
 
 /** Makes the broker close the connections whose client-given name contains `name`. */
 export async function closeConnectionsNamed(name: string): Promise<void> {
@@ -34,23 +29,6 @@ export async function closeConnectionsNamed(name: string): Promise<void> {
   for (const pid of pids) await rabbitmqctl("close_connection", pid, "closed by a test");
 }
 
-/** Deletes every queue and exchange whose name starts with `prefix`. */
-export async function deleteRabbitMqObjects(prefix: string): Promise<void> {
-  const names = async (kind: "list_queues" | "list_exchanges") =>
-    (await rabbitmqctl(kind, "--quiet", "--no-table-headers", "name"))
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((name) => name.startsWith(prefix));
-  const [queues, exchanges] = await Promise.all([names("list_queues"), names("list_exchanges")]);
-  const model = await connect(RABBITMQ_URL);
-  try {
-    const channel = await model.createChannel();
-    for (const queue of queues) await channel.deleteQueue(queue);
-    for (const exchange of exchanges) await channel.deleteExchange(exchange);
-  } finally {
-    await model.close();
-  }
-}
 
 /** Deletes the exchanges and queues of a test namespace (work, every delay queue a consumer may have declared, dead letters). */
 export async function deleteNamespace(namespace: string, queues: readonly string[], maxAttempts = 100): Promise<void> {

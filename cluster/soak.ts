@@ -1,0 +1,201 @@
+import { readFileSync } from "node:fs";
+import { waitFor } from "../lib/wait-for";
+import { EventLogQueries } from "./event-log-queries";
+import { LocalCluster } from "./local-cluster";
+import { CLUSTER_NODES } from "./nodes";
+import { OrderClient } from "./order-client";
+import { rabbitMqAnswers, rabbitmqctl } from "./rabbitmq-control";
+
+export interface SoakOptions {
+  orders: number;
+  rounds: number;
+  /** dist/main.js */
+  main: string;
+  /** The environment of every node (port, event store file, namespace, admin token...). */
+  env: Record<string, string>;
+  baseUrl: string;
+  eventStorePath: string;
+  rabbitmqUrl: string;
+  adminToken: string;
+  log: (line: string) => void;
+  nodeOutput?: (line: string) => void;
+}
+
+export interface Ledger {
+  created: number;
+  confirmed: number;
+  rejected: number;
+  cancelled: number;
+  deadLettered: number;
+  replayed: number;
+  /** Orders neither settled nor held in the DLQ: must be 0. */
+  lost: number;
+  /** Must be 0. */
+  appendedTwice: number;
+  /** Payments authorised for a rejected or cancelled order and not voided: must be 0. */
+  heldPayments: number;
+}
+
+export interface SoakReport {
+  ledger: Ledger;
+  violations: string[];
+  /** Resident memory of each node, in MiB, after each round. */
+  rssMiB: Array<Record<string, number>>;
+}
+
+/** Participants fail 30 % of their calls, with latency: the soak's weather. */
+export const SOAK_FAULTS = {
+  ANTIFRAUD_CHAOS_FAILURE_RATE: "0.3",
+  ANTIFRAUD_CHAOS_LATENCY_MS: "20",
+  PAYMENTS_CHAOS_FAILURE_RATE: "0.3",
+  PAYMENTS_CHAOS_LATENCY_MS: "20",
+  // Enough attempts that most messages get through the 30 %, few enough that some die.
+  BUS_RETRY_ATTEMPTS: "6",
+  BUS_RETRY_BASE_MS: "50",
+  BUS_RETRY_MAX_MS: "2000",
+  RETRY_RETRIES: "1",
+};
+
+const QUIET_TIMEOUT_MS = 180_000;
+
+/** A mix that reaches every outcome: most confirm, some are refused, a tenth is cancelled. */
+function orderOf(index: number): object {
+  const unitPrice = index % 25 === 0 ? 1_500_000 : index % 25 === 1 ? 600_000 : 1000 + index;
+  return { customerId: `soak-${index % 53}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice }] };
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Math.round(Number(match[1]) / 1024) : 0;
+}
+
+/**
+ * N orders through the local cluster while participants fail 30 % of their calls, with a
+ * kill -9 of an orchestrator and a RabbitMQ restart in the first round; then faults off, the
+ * DLQ replayed, and a ledger that must balance.
+ */
+export async function runSoak(options: SoakOptions): Promise<SoakReport> {
+  const { log, baseUrl } = options;
+  const cluster = new LocalCluster({ main: options.main, env: { ...process.env, ...SOAK_FAULTS, ...options.env }, output: options.nodeOutput });
+  const queries = new EventLogQueries(options.eventStorePath);
+  const admin = { "content-type": "application/json", authorization: `Bearer ${options.adminToken}` };
+  const chaos = (service: string, failureRate: number) =>
+    fetch(`${baseUrl}/chaos/${service}`, { method: "PUT", headers: admin, body: JSON.stringify({ failureRate, latencyMs: failureRate > 0 ? 20 : 0 }) });
+  const healthy = (timeoutMs: number) =>
+    waitFor(() => fetch(`${baseUrl}/health`).then((response) => response.ok, () => false), { timeoutMs, intervalMs: 200, what: "the cluster to be healthy" });
+
+  cluster.startAll();
+  const rssMiBByRound: SoakReport["rssMiB"] = [];
+  try {
+    await healthy(60_000);
+    for (let round = 1; round <= options.rounds; round += 1) {
+      log(`round ${round}: ${options.orders} orders, participants failing 30 % of calls`);
+      await Promise.all([chaos("antifraud", 0.3), chaos("payments", 0.3)]);
+      const client = new OrderClient(baseUrl, `soak-${Date.now()}-round-${round}`);
+      const faults: Promise<void>[] = [];
+      await client.placeMany(options.orders, orderOf, 20, async (placed, id, index) => {
+        if (index % 10 === 5) await client.cancel(id);
+        if (round !== 1) return;
+        if (placed === Math.floor(options.orders / 3)) faults.push(killAndRestartOrchestrator(cluster, log));
+        if (placed === Math.floor((options.orders * 2) / 3)) faults.push(restartRabbitMq(options.rabbitmqUrl, log));
+      });
+      await Promise.all(faults);
+      await healthy(120_000);
+      log("placed; waiting for every order to be settled or dead-lettered");
+      await waitFor(() => quiet(queries), { timeoutMs: QUIET_TIMEOUT_MS, intervalMs: 500, what: "a quiet point" });
+
+      log(`quiet: ${queries.ordersDeadInDlq()} orders in the DLQ; faults off, waiting for the breakers, replaying`);
+      await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
+      await waitFor(
+        async () => {
+          const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: Array<{ state: string }> };
+          return report.breakers.every((breaker) => breaker.state !== "open");
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },
+      );
+      for (let replays = 0; queries.ordersDeadInDlq() > 0 && replays < 5; replays += 1) {
+        await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
+        await waitFor(() => quiet(queries), { timeoutMs: QUIET_TIMEOUT_MS, intervalMs: 500, what: "a quiet point after the replay" });
+      }
+      const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
+      rssMiBByRound.push(rss);
+      log(`round ${round} done; RSS MiB ${JSON.stringify(rss)}`);
+    }
+  } finally {
+    const codes = await cluster.stopAll();
+    log(`stopped: ${JSON.stringify(codes)}`);
+  }
+  const ledger = ledgerOf(queries);
+  return { ledger, violations: violationsOf(ledger), rssMiB: rssMiBByRound };
+}
+
+/** Every created order settled or held in the DLQ, and nothing moving. */
+function quiet(queries: EventLogQueries): boolean {
+  return queries.countOfType("OrderCreated") === queries.terminalOrders() + queries.ordersDeadInDlq();
+}
+
+async function killAndRestartOrchestrator(cluster: LocalCluster, log: (line: string) => void): Promise<void> {
+  log("kill -9 orchestrator-1");
+  await cluster.kill("orchestrator-1");
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  cluster.start(CLUSTER_NODES.find((node) => node.name === "orchestrator-1")!);
+  log("orchestrator-1 started again");
+}
+
+async function restartRabbitMq(url: string, log: (line: string) => void): Promise<void> {
+  log("rabbitmqctl stop_app");
+  await rabbitmqctl("stop_app");
+  await rabbitmqctl("start_app");
+  await waitFor(() => rabbitMqAnswers(url), { timeoutMs: 60_000, intervalMs: 200, what: "RabbitMQ to answer again" });
+  log("RabbitMQ answers again");
+}
+
+export function ledgerOf(queries: EventLogQueries): Ledger {
+  const created = queries.countOfType("OrderCreated");
+  return {
+    created,
+    confirmed: queries.countOfType("OrderConfirmed"),
+    rejected: queries.countOfType("OrderRejected"),
+    cancelled: queries.countOfType("OrderCancelled"),
+    deadLettered: queries.deadLetteredMessages(),
+    replayed: queries.replayedDeadLetters(),
+    lost: created - queries.terminalOrders() - queries.ordersDeadInDlq(),
+    appendedTwice: queries.eventsAppendedTwice(),
+    heldPayments: queries.paymentsHeldForUnconfirmedOrders(),
+  };
+}
+
+export function violationsOf(ledger: Ledger): string[] {
+  const violations: string[] = [];
+  if (ledger.lost !== 0) violations.push(`lost: ${ledger.lost} orders neither settled nor in the DLQ`);
+  if (ledger.appendedTwice !== 0) violations.push(`appended twice: ${ledger.appendedTwice}`);
+  if (ledger.heldPayments !== 0) violations.push(`payments held for rejected or cancelled orders: ${ledger.heldPayments}`);
+  if (ledger.confirmed + ledger.rejected + ledger.cancelled !== ledger.created) {
+    violations.push(`${ledger.created - ledger.confirmed - ledger.rejected - ledger.cancelled} orders not settled after the replay`);
+  }
+  return violations;
+}
+
+export function formatLedger({ ledger, violations, rssMiB }: SoakReport): string {
+  const rows = [
+    ["created", ledger.created],
+    ["confirmed", ledger.confirmed],
+    ["rejected", ledger.rejected],
+    ["cancelled", ledger.cancelled],
+    ["dead-lettered, then replayed", `${ledger.deadLettered}, ${ledger.replayed}`],
+    ["lost", ledger.lost],
+    ["events appended twice", ledger.appendedTwice],
+    ["payments authorised for a rejected/cancelled order, not voided", ledger.heldPayments],
+  ];
+  const lines = ["| ledger | |", "|---|---|", ...rows.map(([name, value]) => `| ${name} | ${value} |`)];
+  if (rssMiB.length > 0) {
+    lines.push("", `| RSS MiB | ${rssMiB.map((_, index) => `after round ${index + 1}`).join(" | ")} | growth |`, `|---|${rssMiB.map(() => "---|").join("")}---|`);
+    for (const node of Object.keys(rssMiB[0]!)) {
+      const values = rssMiB.map((round) => round[node] ?? 0);
+      lines.push(`| ${node} | ${values.join(" | ")} | ${values[values.length - 1]! - values[0]!} |`);
+    }
+  }
+  lines.push("", violations.length === 0 ? "no violation" : `VIOLATIONS:\n${violations.map((violation) => `- ${violation}`).join("\n")}`);
+  return lines.join("\n");
+}
