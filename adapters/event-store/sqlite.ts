@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import {
+  ANY,
   AppendOptions,
   AppendResult,
   EventData,
@@ -12,6 +13,7 @@ import {
   ReadAllOptions,
   ReadOptions,
   RecordedEvent,
+  STREAM_EXISTS,
   StreamNotFound,
   WrongExpectedRevision,
   acceptsRevision,
@@ -96,17 +98,20 @@ export class SqliteEventStore implements EventStore {
     };
     this.appendTransaction = this.db.transaction(
       (stream: string, events: readonly EventData[], options: AppendOptions): AppendResult => {
-        const first = events[0];
-        if (first) {
-          const written = this.statements.writtenFrom.all(stream, stream, first.id, events.length).map(toRecorded);
-          const retried = findRetriedAppend(written, events, options.expectedRevision);
-          if (retried) return retried;
-        }
+        const { expectedRevision } = options;
         const last = this.statements.lastRevision.get(stream);
         const actual = last ? last.revision : NO_STREAM;
-        if (!acceptsRevision(options.expectedRevision, actual)) {
-          throw new WrongExpectedRevision(stream, options.expectedRevision, actual);
+        // A retried append is looked for only where it can hide: behind a refused revision,
+        // or behind "any"/"stream exists", which accept whatever the stream holds. The common
+        // append at the expected revision costs one lookup and the inserts.
+        const mayBeRetry = !acceptsRevision(expectedRevision, actual) || expectedRevision === ANY || expectedRevision === STREAM_EXISTS;
+        const first = events[0];
+        if (mayBeRetry && first) {
+          const written = this.statements.writtenFrom.all(stream, stream, first.id, events.length).map(toRecorded);
+          const retried = findRetriedAppend(written, events, expectedRevision);
+          if (retried) return retried;
         }
+        if (!acceptsRevision(expectedRevision, actual)) throw new WrongExpectedRevision(stream, expectedRevision, actual);
         let revision = last ? last.revision : -1;
         let position = 0n;
         for (const event of events) {
