@@ -80,6 +80,26 @@ export class EventLogQueries {
     return this.count("SELECT count(DISTINCT stream) AS n FROM events WHERE type = 'MessageDeadLettered'");
   }
 
+  /** The global position the relay has published up to, and the last one appended. */
+  relayCheckpoint(): number {
+    return this.count("SELECT coalesce(max(CAST(json_extract(data, '$.position') AS INTEGER)), 0) AS n FROM events WHERE stream = '$checkpoint-relay'");
+  }
+
+  lastPosition(): number {
+    return this.count("SELECT coalesce(max(position), 0) AS n FROM events WHERE stream NOT LIKE '$%'");
+  }
+
+  /** Orders not settled and not in the DLQ, with what their saga recorded: for diagnosis. */
+  unsettledOrders(limit: number): Array<{ orderId: string; saga: string | null }> {
+    return this.all(`
+      SELECT json_extract(created.data, '$.orderId') AS orderId,
+        (SELECT group_concat(type || coalesce(':' || json_extract(data, '$.step'), ''), ' ') FROM events s
+          WHERE s.stream = 'saga-' || json_extract(created.data, '$.orderId')) AS saga
+      FROM events created WHERE created.type = 'OrderCreated'
+        AND NOT EXISTS (SELECT 1 FROM events t WHERE t.stream = created.stream AND t.type IN ('OrderConfirmed', 'OrderRejected', 'OrderCancelled'))
+      LIMIT ${Math.floor(limit)}`);
+  }
+
   /** Which orchestrator started each saga. */
   sagasStartedBy(): Record<string, number> {
     const rows = this.all<{ node: string; n: number }>(

@@ -103,7 +103,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await Promise.all(faults);
       await healthy(120_000);
       log("placed; waiting for every order to be settled or dead-lettered");
-      await waitFor(() => quiet(queries), { timeoutMs: QUIET_TIMEOUT_MS, intervalMs: 500, what: "a quiet point" });
+      await waitForQuiet(queries, log);
 
       log(`quiet: ${queries.ordersDeadInDlq()} orders in the DLQ; faults off, waiting for the breakers, replaying`);
       await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
@@ -116,7 +116,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       );
       for (let replays = 0; queries.ordersDeadInDlq() > 0 && replays < 5; replays += 1) {
         await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
-        await waitFor(() => quiet(queries), { timeoutMs: QUIET_TIMEOUT_MS, intervalMs: 500, what: "a quiet point after the replay" });
+        await waitForQuiet(queries, log);
       }
       const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
       rssMiBByRound.push(rss);
@@ -130,9 +130,27 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   return { ledger, violations: violationsOf(ledger), rssMiB: rssMiBByRound };
 }
 
-/** Every created order settled or held in the DLQ, and nothing moving. */
+/** Every created order settled or held in the DLQ. */
 function quiet(queries: EventLogQueries): boolean {
   return queries.countOfType("OrderCreated") === queries.terminalOrders() + queries.ordersDeadInDlq();
+}
+
+/** Waits for a quiet point, telling every 10 s where things stand, and what is stuck if it never comes. */
+async function waitForQuiet(queries: EventLogQueries, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + QUIET_TIMEOUT_MS;
+  let nextReport = Date.now() + 10_000;
+  while (!quiet(queries)) {
+    if (Date.now() > nextReport || Date.now() > deadline) {
+      const stuck = queries.unsettledOrders(5);
+      log(
+        `created ${queries.countOfType("OrderCreated")}, settled ${queries.terminalOrders()}, in the DLQ ${queries.ordersDeadInDlq()}; ` +
+          `relay at ${queries.relayCheckpoint()} of ${queries.lastPosition()}; unsettled: ${JSON.stringify(stuck)}`,
+      );
+      nextReport = Date.now() + 10_000;
+      if (Date.now() > deadline) throw new Error(`no quiet point within ${QUIET_TIMEOUT_MS} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 async function killAndRestartOrchestrator(cluster: LocalCluster, log: (line: string) => void): Promise<void> {

@@ -6,11 +6,17 @@ import { Channel } from "amqplib";
  * - `<ns>.<queue>`: a consumer's quorum queue, bound to its topics; RabbitMQ dead-letters a
  *   message it delivered `deliveryLimit` times without an ack (a poison message that kills
  *   its consumer) to `<ns>.dead-letters`;
- * - `<ns>.<queue>.retry.<failures>`: classic delay queues, one per failure count, whose
+ * - `<ns>.<queue>.retry.<failures>`: quorum delay queues, one per failure count, whose
  *   messages expire after their own TTL and dead-letter back to `<ns>.<queue>`; one queue per
  *   count means a long delay only holds up messages whose own delays are as long;
+ * Every dead-lettering here is "at-least-once" (RabbitMQ 3.10+, quorum queues only): a classic
+ * queue dead-letters at most once, so a message that expired while its target queue was not
+ * yet back after a broker restart was dropped (seen in the soak: orders lost mid-saga).
  * - `<ns>.dead-letters`: fanout exchange and quorum queue of the messages given up on.
  */
+/** A quorum queue keeps a dead-lettered message until its target has taken it. */
+const AT_LEAST_ONCE_DEAD_LETTERING = { "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish" } as const;
+
 export class AmqpTopology {
   readonly eventsExchange: string;
   readonly deadLetterExchange: string;
@@ -53,6 +59,7 @@ export class AmqpTopology {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": this.deadLetterExchange,
         "x-delivery-limit": this.deliveryLimit,
+        ...AT_LEAST_ONCE_DEAD_LETTERING,
       },
     });
     for (const topic of topics) await channel.bindQueue(workQueue, this.eventsExchange, topic);
@@ -60,9 +67,10 @@ export class AmqpTopology {
       await channel.assertQueue(this.retryQueue(queue, failures), {
         durable: true,
         arguments: {
-          "x-queue-type": "classic",
+          "x-queue-type": "quorum",
           "x-dead-letter-exchange": "",
           "x-dead-letter-routing-key": workQueue,
+          ...AT_LEAST_ONCE_DEAD_LETTERING,
         },
       });
     }
