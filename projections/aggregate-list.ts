@@ -79,10 +79,9 @@ export class AggregateList<Event, State> {
     return { items: page, nextCursor: null };
   }
 
-  count(matches: (state: State) => boolean): number {
-    let count = 0;
-    for (const { state } of this.states.values()) if (this.options.exists(state) && matches(state)) count += 1;
-    return count;
+  /** Every listed state that matches, in no particular order. */
+  filter(matches: (state: State) => boolean): State[] {
+    return [...this.states.values()].map(({ state }) => state).filter((state) => this.options.exists(state) && matches(state));
   }
 }
 

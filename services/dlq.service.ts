@@ -158,7 +158,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
         visibility: "public",
         async handler(this: DlqThis): Promise<{ depth: number }> {
           await this.list.catchUp(this.eventStore);
-          return { depth: this.list.count(matches({ status: "dead" })) };
+          return { depth: this.list.filter(matches({ status: "dead" })).length };
         },
       },
     },
@@ -191,11 +191,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
 
       async matching(this: DlqThis, filter: DlqFilter): Promise<Entry[]> {
         await this.list.catchUp(this.eventStore);
-        const found: Entry[] = [];
-        for (let page = this.list.query(100, undefined, matches(filter)); ; page = this.list.query(100, page.nextCursor!, matches(filter))) {
-          found.push(...(page.items as Entry[]));
-          if (!page.nextCursor) return found;
-        }
+        return this.list.filter(matches(filter)) as Entry[];
       },
     },
 
