@@ -72,8 +72,9 @@ export function brokerOptions(config: AppConfig): BrokerOptions {
       check: (error: Error) => error instanceof Errors.MoleculerError && error.code >= 500,
     },
     bulkhead: { enabled: true, concurrency: bulkhead.concurrency, maxQueueSize: bulkhead.maxQueueSize },
-    // Gauges of bulkheads and breakers are read by GET /api/resilience.
-    metrics: { enabled: true, reporter: [] },
+    // Gauges of bulkheads and breakers are read by GET /api/resilience; Prometheus scrapes
+    // every node on its METRICS_PORT.
+    metrics: { enabled: true, reporter: [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] },
     internalMiddlewares: false,
     middlewares: middlewares(config),
   };

@@ -19,6 +19,7 @@ export const CLUSTER_NODES: readonly ClusterNode[] = [
 ];
 
 export const DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672";
+export const FIRST_METRICS_PORT = 9100;
 
 /**
  * The environment of one node: the caller's, with the node's services and id, RabbitMQ as
@@ -28,6 +29,8 @@ export function nodeEnvironment(node: ClusterNode, base: NodeJS.ProcessEnv): Nod
   const rabbitmq = base.AMQP_URL || DEFAULT_RABBITMQ_URL;
   return {
     ...base,
+    // Nodes of one host need a metrics port each: 9100, 9101... in CLUSTER_NODES order.
+    METRICS_PORT: base.METRICS_PORT || String(FIRST_METRICS_PORT + CLUSTER_NODES.indexOf(node)),
     SERVICES: node.services.join(","),
     NODE_ID: node.name,
     TRANSPORTER: base.TRANSPORTER || rabbitmq,

@@ -13,6 +13,8 @@ export interface AppConfig {
   transporter: string | undefined;
   nodeId: string | undefined;
   logLevel: string;
+  /** Port of the Prometheus reporter's /metrics (0: any free port). */
+  metricsPort: number;
   eventStoreUrl: string;
   /** amqp://... for RabbitMQ; "memory:" (the in-process bus) when AMQP_URL is unset. */
   busUrl: string;
@@ -56,6 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     transporter: env.TRANSPORTER || undefined,
     nodeId: env.NODE_ID || undefined,
     logLevel: env.LOG_LEVEL || "info",
+    metricsPort: integer(env, "METRICS_PORT", 3030, 0, 65535),
     eventStoreUrl: env.EVENT_STORE_URL || "sqlite:./data/events.db",
     busUrl: env.AMQP_URL || "memory:",
     busNamespace: env.BUS_NAMESPACE || "glitchbuster",

@@ -5,6 +5,7 @@ import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEven
 import { DomainError } from "../domain/errors";
 import { nameBasedUuid } from "../lib/ids";
 import { AggregateRepository } from "../mixins/aggregate-repository";
+import { appMetric } from "../mixins/app-metrics";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
@@ -44,6 +45,7 @@ type DlqThis = WithEventStore &
     list: AggregateList<DeadLetterEvent, DeadLetterEntry>;
     drain: Consumer | undefined;
     store(deadLetter: DeadLetter): Promise<void>;
+    reportDepth(): Promise<number>;
     replayEntry(ctx: Context, id: string): Promise<Entry>;
     matching(filter: DlqFilter): Promise<Entry[]>;
   };
@@ -131,7 +133,9 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
       replay: {
         params: { $$strict: true, id },
         async handler(this: DlqThis, ctx: Context<{ id: string }>): Promise<DeadLetterSummary> {
-          return summaryOf(await this.replayEntry(ctx, ctx.params.id));
+          const replayed = summaryOf(await this.replayEntry(ctx, ctx.params.id));
+          await this.reportDepth();
+          return replayed;
         },
       },
 
@@ -140,6 +144,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
         async handler(this: DlqThis, ctx: Context<DlqFilter>) {
           const dead = await this.matching({ ...ctx.params, status: "dead" });
           for (const entry of dead) await this.replayEntry(ctx, entry.id);
+          await this.reportDepth();
           return { replayed: dead.length };
         },
       },
@@ -150,6 +155,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
           const now = new Date().toISOString();
           const command: DeadLetterCommand = { type: "PurgeDeadLetter", data: { entryId: ctx.params.id, reason: ctx.params.reason }, metadata: { now } };
           const { state } = await this.entries.handle(ctx.params.id, command, eventMetadata(ctx, now));
+          await this.reportDepth();
           return summaryOf(state as Entry);
         },
       },
@@ -157,8 +163,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
       depth: {
         visibility: "public",
         async handler(this: DlqThis): Promise<{ depth: number }> {
-          await this.list.catchUp(this.eventStore);
-          return { depth: this.list.filter(matches({ status: "dead" })).length };
+          return { depth: await this.reportDepth() };
         },
       },
     },
@@ -173,6 +178,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
           causationId: deadLetter.messageId,
           occurredAt: now,
         });
+        await this.reportDepth();
         this.logger.warn(`dead letter ${entryId}: ${deadLetter.topic} from ${deadLetter.originQueue} after ${deadLetter.attempts} attempts: ${deadLetter.error.message}`);
       },
 
@@ -187,6 +193,13 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
         }
         const handled = await this.entries.handle(entryId, command, eventMetadata(ctx, now));
         return handled.state as Entry;
+      },
+
+      /** The number of dead letters, also kept in the DLQ depth gauge. */
+      async reportDepth(this: DlqThis): Promise<number> {
+        const depth = (await this.matching({ status: "dead" })).length;
+        this.broker.metrics.set(appMetric(this.broker, "dlqDepth"), depth);
+        return depth;
       },
 
       async matching(this: DlqThis, filter: DlqFilter): Promise<Entry[]> {
@@ -206,6 +219,7 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
     },
 
     async started() {
+      await this.reportDepth();
       this.drain = await this.bus.consumeDeadLetters((deadLetter: DeadLetter) => this.store(deadLetter));
     },
 

@@ -7,6 +7,7 @@ import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
 import * as sagaDecider from "../domain/order-saga";
 import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
 import { AggregateRepository } from "../mixins/aggregate-repository";
+import { appMetric } from "../mixins/app-metrics";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -35,6 +36,7 @@ type OrchestratorThis = WithEventStore &
     handleDelivery(delivery: Delivery): Promise<void>;
     drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void>;
     perform(action: SagaAction): Promise<StepResult>;
+    observeEnd(handled: { state: OrderSaga; events: SagaEvent[] }): void;
   };
 
 /** The orchestrator's own queue, bound to the order events that start or stop a saga. */
@@ -98,8 +100,10 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
         } else {
           command = { type: "RequestCancellation", data: { orderId }, metadata: { now } };
         }
-        const { state } = await this.sagas.handle(orderId, command, metadata);
-        await this.drive(orderId, metadata, state);
+        if (delivery.attempt > 1) this.broker.metrics.increment(appMetric(this.broker, "busRedeliveries"), { queue: delivery.queue });
+        const started = await this.sagas.handle(orderId, command, metadata);
+        this.observeEnd(started);
+        await this.drive(orderId, metadata, started.state);
       },
 
       /** Does what the saga asks next, records it, and again, until it asks nothing more. */
@@ -111,8 +115,19 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
             action.type === "Compensate"
               ? { type: "RecordCompensation", data: { orderId, step: action.step }, metadata: { now } }
               : { type: "RecordStepResult", data: { orderId, step: sagaDecider.STEP_OF_ACTION[action.type], result }, metadata: { now } };
-          ({ state } = await this.sagas.handle(orderId, command, { ...metadata, occurredAt: now }));
+          const handled = await this.sagas.handle(orderId, command, { ...metadata, occurredAt: now });
+          this.observeEnd(handled);
+          state = handled.state;
         }
+      },
+
+      /** Counts a saga that this append ended, and how long it took. */
+      observeEnd(this: OrchestratorThis, { state, events }: { state: OrderSaga; events: SagaEvent[] }): void {
+        const ended = events.find((event) => event.type === "SagaEnded");
+        if (!ended || state.status !== "ended") return;
+        const labels = { outcome: state.outcome };
+        this.broker.metrics.increment(appMetric(this.broker, "sagasFinished"), labels);
+        this.broker.metrics.observe(appMetric(this.broker, "sagaDuration"), (Date.parse(state.endedAt) - Date.parse(state.startedAt)) / 1000, labels);
       },
 
       async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {

@@ -5,6 +5,7 @@ import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
 import { canonicalDigest, nameBasedUuid } from "../lib/ids";
 import { AggregateRepository } from "../mixins/aggregate-repository";
+import { appMetric } from "../mixins/app-metrics";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -99,18 +100,24 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
         },
         async handler(this: OrdersThis, ctx: Context<CreateOrderParams>): Promise<PlacedOrder> {
           const { idempotencyKey, ...request } = ctx.params;
+          const counted = (order: PlacedOrder) => {
+            this.broker.metrics.increment(appMetric(this.broker, "ordersCreated"));
+            return order;
+          };
           if (idempotencyKey === undefined) {
             const id = randomUUID();
-            return this.execute(ctx, id, { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } });
+            return counted(await this.execute(ctx, id, { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } }));
           }
           const id = nameBasedUuid(IDEMPOTENCY_NAMESPACE, idempotencyKey);
           const requestDigest = canonicalDigest(request);
           try {
-            return await this.execute(
-              ctx,
-              id,
-              { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } },
-              { idempotencyKey, requestDigest },
+            return counted(
+              await this.execute(
+                ctx,
+                id,
+                { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } },
+                { idempotencyKey, requestDigest },
+              ),
             );
           } catch (error) {
             if (!(error instanceof DomainError) || error.code !== "ORDER_ALREADY_EXISTS") throw error;

@@ -1,4 +1,5 @@
 import { Context, ServiceSchema } from "moleculer";
+import { appMetric } from "../mixins/app-metrics";
 
 export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";
 
@@ -89,15 +90,18 @@ export function resilienceService(): ServiceSchema {
     events: {
       "$circuit-breaker.opened"(ctx: Context<BreakerEvent>) {
         if (ctx.nodeID !== this.broker.nodeID) return;
+        this.broker.metrics.increment(appMetric(this.broker, "breakerStateChanges"), { action: ctx.params.action, state: "open" });
         const { action, nodeID, failures, count } = ctx.params;
         this.logger.warn(`circuit breaker OPEN for ${action} on ${nodeID}: ${failures} failures in ${count} calls`);
       },
       "$circuit-breaker.half-opened"(ctx: Context<BreakerEvent>) {
         if (ctx.nodeID !== this.broker.nodeID) return;
+        this.broker.metrics.increment(appMetric(this.broker, "breakerStateChanges"), { action: ctx.params.action, state: "half-open" });
         this.logger.info(`circuit breaker HALF-OPEN for ${ctx.params.action} on ${ctx.params.nodeID}: trying one call`);
       },
       "$circuit-breaker.closed"(ctx: Context<BreakerEvent>) {
         if (ctx.nodeID !== this.broker.nodeID) return;
+        this.broker.metrics.increment(appMetric(this.broker, "breakerStateChanges"), { action: ctx.params.action, state: "closed" });
         this.logger.info(`circuit breaker CLOSED for ${ctx.params.action} on ${ctx.params.nodeID}`);
       },
     },

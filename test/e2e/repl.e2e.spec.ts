@@ -103,6 +103,7 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
         PORT: "0",
         HOST: "127.0.0.1",
         LOG_LEVEL: "warn",
+        METRICS_PORT: "0",
         ADMIN_TOKEN: "x",
         BUS_NAMESPACE: `repl-test-${randomUUID()}`,
         RELAY_POLL_MS: "5",

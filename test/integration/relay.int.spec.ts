@@ -121,6 +121,7 @@ describe("relay: the event store is the outbox (AMQP bus on RabbitMQ, SQLite sto
       BUS_NAMESPACE: namespace,
       RELAY_POLL_MS: "5",
       LOG_LEVEL: "warn",
+      METRICS_PORT: "0",
     };
     const startRelay = (): ChildProcess => spawn(process.execPath, [MAIN], { env, stdio: "ignore" });
 

@@ -31,6 +31,7 @@ describe("soak (the small one of CI; npm run soak runs 2,000 orders x 2 rounds)"
           EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`,
           ADMIN_TOKEN: "soak-test",
           LOG_LEVEL: "warn",
+          METRICS_PORT: "0",
         },
         baseUrl: `http://127.0.0.1:${port}/api`,
         eventStorePath: join(dir, "events.db"),

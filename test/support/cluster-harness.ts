@@ -52,6 +52,7 @@ export class ClusterHarness {
         EVENT_STORE_URL: `sqlite:${join(this.dir, "events.db")}`,
         LOG_LEVEL: "warn",
         ADMIN_TOKEN: "cluster-test",
+        METRICS_PORT: "0",
         ...env,
       },
       output: (line) => appendFileSync(this.logFile, `${line}\n`),

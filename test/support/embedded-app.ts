@@ -34,6 +34,8 @@ export async function startEmbeddedApp(options: EmbeddedAppOptions = {}): Promis
     PORT: "0",
     HOST: "127.0.0.1",
     RELAY_POLL_MS: "5",
+    // Brokers of one test process must not all take the Prometheus reporter's 3030.
+    METRICS_PORT: "0",
     ...options.env,
   });
   const broker = new ServiceBroker({ ...brokerOptions(config), logger: false, nodeID: `test-${randomUUID()}` });

@@ -1,0 +1,44 @@
+import { ServiceBroker } from "moleculer";
+
+/**
+ * GlitchBuster's own metrics, beside Moleculer's (requests, breakers, bulkheads): the
+ * Prometheus reporter exposes them all on METRICS_PORT, dots turned into underscores.
+ */
+export const APP_METRICS = {
+  ordersCreated: { type: "counter", name: "glitchbuster.orders.created.total", description: "Orders created" },
+  sagasFinished: {
+    type: "counter",
+    name: "glitchbuster.sagas.finished.total",
+    labelNames: ["outcome"],
+    description: "Sagas ended, by outcome",
+  },
+  sagaDuration: {
+    type: "histogram",
+    name: "glitchbuster.saga.duration.seconds",
+    labelNames: ["outcome"],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    description: "From a saga's start to its end",
+  },
+  busRedeliveries: {
+    type: "counter",
+    name: "glitchbuster.bus.redeliveries.total",
+    labelNames: ["queue"],
+    description: "Messages delivered again after a failed attempt",
+  },
+  dlqDepth: { type: "gauge", name: "glitchbuster.dlq.depth", description: "Dead letters neither replayed nor purged" },
+  breakerStateChanges: {
+    type: "counter",
+    name: "glitchbuster.breaker.state.changes.total",
+    labelNames: ["action", "state"],
+    description: "Circuit breaker state changes seen by the calling node",
+  },
+} as const;
+
+export type AppMetric = keyof typeof APP_METRICS;
+
+/** Registers a metric once per broker (registering again would reset it) and gives its name. */
+export function appMetric(broker: ServiceBroker, metric: AppMetric): string {
+  const definition = APP_METRICS[metric];
+  if (!broker.metrics.getMetric(definition.name)) broker.metrics.register({ ...definition, labelNames: [...("labelNames" in definition ? definition.labelNames : [])] });
+  return definition.name;
+}
