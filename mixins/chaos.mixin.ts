@@ -28,7 +28,7 @@ export type ChaosReading = ChaosSettings | { error: string };
 const CHAOS_CALL_TIMEOUT_MS = 2000;
 
 /** The settings every chaos target answers with (one instance of each, whichever answers). */
-export async function readChaos(client: ChaosClient): Promise<Array<{ service: ChaosTarget; reading: ChaosReading }>> {
+export async function readChaos(client: Pick<ChaosClient, "call">): Promise<Array<{ service: ChaosTarget; reading: ChaosReading }>> {
   return Promise.all(
     CHAOS_TARGETS.map(async (service) => ({
       service,

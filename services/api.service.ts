@@ -1,11 +1,14 @@
 import { IncomingMessage, Server, ServerResponse } from "node:http";
+import { join } from "node:path";
 import { Context, Errors, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { ChaosSettings } from "../config";
 import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
+import { projectRoot } from "../lib/project-root";
 import { AdminToken } from "./api/admin-token";
 import { toErrorBody } from "./api/http-errors";
 import { jsonBody } from "./api/json-body";
+import { liveSnapshot } from "./api/live-snapshot";
 import { ClusterResilience, gatherResilience } from "./resilience-report";
 
 export interface ApiServiceOptions {
@@ -23,7 +26,9 @@ interface GatewayMeta {
   $location?: string;
   $responseHeaders?: Record<string, string>;
 }
-type ApiThis = Service & { server: Server; adminToken: AdminToken };
+type ApiThis = Service & { server: Server; adminToken: AdminToken; liveFeeds: Set<ServerResponse> };
+
+const LIVE_INTERVAL_MS = 1000;
 
 /** A dependency the health route asks, and the action that answers for it. */
 const HEALTH_CHECKS = [
@@ -47,6 +52,8 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
     settings: {
       port,
       ip,
+      // The dashboard, at /.
+      assets: { folder: join(projectRoot(), "public") },
       logRequest: "debug",
       logResponse: "debug",
       routes: [
@@ -66,6 +73,22 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
             "GET /chaos": "api.chaos",
             "GET /resilience": "api.resilience",
             "GET /health": "api.health",
+            // The dashboard's feed: a snapshot every second, as server-sent events.
+            "GET /live"(this: ApiThis, req: IncomingMessage, res: ServerResponse) {
+              res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+              const push = () =>
+                liveSnapshot(this.broker).then(
+                  (snapshot) => void res.write(`data: ${JSON.stringify(snapshot)}\n\n`),
+                  (error: Error) => this.logger.warn(`live snapshot failed: ${error.message}`),
+                );
+              void push();
+              const timer = setInterval(push, LIVE_INTERVAL_MS);
+              this.liveFeeds.add(res);
+              req.on("close", () => {
+                clearInterval(timer);
+                this.liveFeeds.delete(res);
+              });
+            },
           },
           onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
             const key = req.headers["idempotency-key"];
@@ -161,7 +184,13 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
       },
     },
 
+    // The gateway waits for open connections when it closes: the live feeds end first.
+    stopped() {
+      for (const feed of this.liveFeeds) feed.end();
+    },
+
     created() {
+      this.liveFeeds = new Set();
       this.adminToken = AdminToken.fromEnvironment(adminToken, (generated) =>
         this.logger.warn(`ADMIN_TOKEN is not set: admin routes take this generated token for this run: ${generated}`),
       );

@@ -170,6 +170,16 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
         },
       },
 
+      stats: {
+        visibility: "public",
+        async handler(this: OrdersThis): Promise<Record<PlacedOrder["status"], number>> {
+          await this.orderList.catchUp(this.eventStore);
+          const counts = { pending: 0, confirmed: 0, rejected: 0, cancelled: 0 };
+          for (const order of this.orderList.filter(() => true)) counts[(order as PlacedOrder).status] += 1;
+          return counts;
+        },
+      },
+
       history: {
         params: { $$strict: true, id: orderId },
         async handler(this: OrdersThis, ctx: Context<OrderIdParams>): Promise<OrderHistoryEntry[]> {

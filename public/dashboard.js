@@ -1,0 +1,192 @@
+"use strict";
+// GlitchBuster's dashboard: one snapshot a second over server-sent events (/api/live), and
+// the REST API for what an operator does. The admin token stays in this tab's sessionStorage.
+
+const HISTORY_SECONDS = 300;
+const COLORS = { created: "#57606a", confirmed: "#1a7f37", rejected: "#9a6700", cancelled: "#8250df", dead: "#cf222e" };
+const history = [];
+const $ = (selector) => document.querySelector(selector);
+
+const tokenInput = $("#token");
+tokenInput.value = sessionStorage.getItem("glitchbuster-admin-token") || "";
+tokenInput.addEventListener("input", () => sessionStorage.setItem("glitchbuster-admin-token", tokenInput.value));
+
+function say(text) {
+  $("#message").textContent = text;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "" : String(text);
+  if (className) td.className = className;
+  return td;
+}
+
+function row(...cells) {
+  const tr = document.createElement("tr");
+  for (const content of cells) tr.append(content instanceof Node ? content : cell(content));
+  return tr;
+}
+
+async function admin(method, path, body) {
+  if (!tokenInput.value) {
+    say("This needs the admin token (top right).");
+    return undefined;
+  }
+  const response = await fetch(`/api${path}`, {
+    method,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${tokenInput.value}` },
+    body: JSON.stringify(body ?? {}),
+  });
+  const answer = await response.json();
+  say(response.ok ? "" : `${response.status} ${answer.type}: ${answer.message}`);
+  return response.ok ? answer : undefined;
+}
+
+function renderCounts(orders, deadCount) {
+  const counts = $("#counts");
+  counts.replaceChildren();
+  if (!orders) return counts.append("orders service unavailable");
+  const total = Object.values(orders).reduce((sum, count) => sum + count, 0);
+  for (const [name, value] of [["created", total], ...Object.entries(orders), ["dead-lettered", deadCount]]) {
+    const span = document.createElement("span");
+    span.dataset.count = name;
+    span.innerHTML = `${name} <b></b>`;
+    span.querySelector("b").textContent = String(value);
+    counts.append(span);
+  }
+}
+
+/** Per-second rates from successive snapshots, drawn as one line per outcome. */
+function renderChart() {
+  const svg = $("#chart");
+  const rates = history.slice(1).map((point, index) => {
+    const before = history[index];
+    const seconds = Math.max(0.001, (point.at - before.at) / 1000);
+    return Object.fromEntries(Object.keys(COLORS).map((key) => [key, Math.max(0, (point[key] - before[key]) / seconds)]));
+  });
+  const top = Math.max(1, ...rates.flatMap((rate) => Object.values(rate)));
+  const x = (index) => (600 * (HISTORY_SECONDS - rates.length + index)) / HISTORY_SECONDS;
+  svg.replaceChildren();
+  for (const [key, color] of Object.entries(COLORS)) {
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", rates.map((rate, index) => `${x(index)},${155 - (150 * rate[key]) / top}`).join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", color);
+    line.setAttribute("stroke-width", "2");
+    svg.append(line);
+  }
+  const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+  label.setAttribute("x", "4");
+  label.setAttribute("y", "14");
+  label.setAttribute("font-size", "12");
+  label.textContent = `${top.toFixed(1)}/s`;
+  svg.append(label);
+}
+
+function renderBreakers(resilience) {
+  const body = $("#breakers tbody");
+  body.replaceChildren();
+  if (!resilience) return body.append(row("resilience report unavailable"));
+  // The breakers that guard the saga's calls: a participant's own actions and the order steps.
+  const interesting = resilience.breakers.filter((breaker) => /^(antifraud|payments|orders)\.(check|authorize|void|confirm|reject)$/.test(breaker.endpoint.action));
+  for (const breaker of interesting) {
+    body.append(row(breaker.caller, breaker.endpoint.action, cell(breaker.state, `state-${breaker.state}`), breaker.count, breaker.failures));
+  }
+  const busy = resilience.bulkheads.filter((bulkhead) => bulkhead.inFlight > 0 || bulkhead.queued > 0);
+  $("#bulkheads").textContent = busy.length
+    ? `bulkheads: ${busy.map((bulkhead) => `${bulkhead.action}@${bulkhead.nodeID} ${bulkhead.inFlight} in flight, ${bulkhead.queued} queued`).join("; ")}`
+    : "bulkheads: idle";
+}
+
+function renderChaos(chaos) {
+  const box = $("#chaos");
+  if (box.contains(document.activeElement)) return; // do not overwrite what is being typed
+  box.replaceChildren();
+  for (const { service, reading } of chaos) {
+    const div = document.createElement("form");
+    div.className = "chaos-row";
+    div.dataset.service = service;
+    if ("error" in reading) {
+      div.textContent = `${service}: ${reading.error}`;
+    } else {
+      div.innerHTML = `<strong></strong>
+        <label>failure <input name="failureRate" type="number" min="0" max="1" step="0.1"></label>
+        <label>latency ms <input name="latencyMs" type="number" min="0" step="50"></label>
+        <select name="mode"><option>error</option><option>timeout</option></select>
+        <button type="submit">Set</button>`;
+      div.querySelector("strong").textContent = service;
+      div.failureRate.value = reading.failureRate;
+      div.latencyMs.value = reading.latencyMs;
+      div.mode.value = reading.mode;
+      div.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        await admin("PUT", `/chaos/${service}`, {
+          failureRate: Number(div.failureRate.value),
+          latencyMs: Number(div.latencyMs.value),
+          mode: div.mode.value,
+        });
+        div.querySelector("button").blur();
+      });
+    }
+    box.append(div);
+  }
+}
+
+function renderDeadLetters(deadLetters) {
+  const body = $("#dlq tbody");
+  body.replaceChildren();
+  $("#dlq-depth").textContent = deadLetters ? String(deadLetters.length) : "?";
+  for (const entry of deadLetters ?? []) {
+    const actions = document.createElement("td");
+    const replay = document.createElement("button");
+    replay.textContent = "Replay";
+    replay.addEventListener("click", () => admin("POST", `/dlq/${entry.id}/replay`));
+    const purge = document.createElement("button");
+    purge.textContent = "Purge";
+    purge.addEventListener("click", () => {
+      const reason = prompt("Why purge this message? (kept with it)");
+      if (reason) admin("DELETE", `/dlq/${entry.id}`, { reason });
+    });
+    actions.append(replay, " ", purge);
+    body.append(row(entry.orderId, entry.eventType, entry.originQueue, entry.attempts, entry.lastError, entry.lastFailureAt, actions));
+  }
+}
+
+$("#replay-all").addEventListener("click", async () => {
+  const answer = await admin("POST", "/dlq/replay");
+  if (answer) say(`replayed ${answer.replayed} dead letters`);
+});
+
+$("#saga-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const view = $("#saga");
+  const response = await fetch(`/api/sagas/${encodeURIComponent($("#saga-order").value.trim())}`);
+  const saga = await response.json();
+  view.replaceChildren();
+  if (!response.ok) return (view.textContent = `${saga.type}: ${saga.message}`);
+  const summary = document.createElement("p");
+  summary.textContent = `${saga.status}${saga.outcome ? `: ${saga.outcome}` : ""}${saga.reason ? ` (${saga.reason})` : ""}`;
+  const table = document.createElement("table");
+  const start = Date.parse(saga.startedAt);
+  for (const { event: name, at, ...details } of saga.timeline) {
+    table.append(row(`+${Date.parse(at) - start} ms`, name, Object.entries(details).map(([key, value]) => `${key}=${value}`).join(" ")));
+  }
+  view.append(summary, table);
+});
+
+const feed = new EventSource("/api/live");
+feed.onopen = () => ($("#connection").textContent = "live");
+feed.onerror = () => ($("#connection").textContent = "reconnecting…");
+feed.onmessage = (message) => {
+  const snapshot = JSON.parse(message.data);
+  const orders = snapshot.orders ?? { pending: 0, confirmed: 0, rejected: 0, cancelled: 0 };
+  const dead = snapshot.deadLetters?.length ?? 0;
+  history.push({ at: Date.parse(snapshot.at), created: Object.values(orders).reduce((sum, count) => sum + count, 0), ...orders, dead });
+  if (history.length > HISTORY_SECONDS + 1) history.shift();
+  renderCounts(snapshot.orders, dead);
+  renderChart();
+  renderBreakers(snapshot.resilience);
+  renderChaos(snapshot.chaos);
+  renderDeadLetters(snapshot.deadLetters);
+};

@@ -1,0 +1,23 @@
+import { ChaosReading, ChaosTarget, readChaos } from "../../mixins/chaos.mixin";
+import { ActionCaller, ClusterResilience, gatherResilience } from "../resilience-report";
+
+export interface LiveSnapshot {
+  at: string;
+  orders: Record<string, number> | null;
+  resilience: ClusterResilience | null;
+  deadLetters: unknown[] | null;
+  chaos: Array<{ service: ChaosTarget; reading: ChaosReading }>;
+}
+
+const whenUp = <T>(promise: Promise<T>): Promise<T | null> => promise.catch(() => null);
+
+/** What the dashboard shows, read from the cluster once: each part null when its service is down. */
+export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> {
+  const [orders, resilience, deadLetters, chaos] = await Promise.all([
+    whenUp(caller.call<Record<string, number>, object>("orders.stats", {})),
+    whenUp(gatherResilience(caller)),
+    whenUp(caller.call<{ items: unknown[] }, object>("dlq.list", { status: "dead", limit: 50 })),
+    readChaos(caller),
+  ]);
+  return { at: new Date().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos };
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Browser, Page, chromium } from "playwright-core";
+import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
+
+/**
+ * The dashboard in a real browser (Debian's chromium, which .ci/run installs when it is
+ * missing): an incident from the operator's side, screenshots in test-artifacts/.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const TOKEN = "dashboard-test-token";
+const ARTIFACTS = join(__dirname, "..", "..", "test-artifacts");
+const ORDERS = 6;
+
+type Chaos = { antifraud: { failureRate: number } };
+
+describe("dashboard in chromium (embedded app)", () => {
+  let app: EmbeddedApp;
+  let browser: Browser;
+  let page: Page;
+  let root: string;
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM)).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    app = await startEmbeddedApp({
+      env: {
+        ADMIN_TOKEN: TOKEN,
+        BUS_NAMESPACE: `test-${randomUUID()}`,
+        BUS_RETRY_ATTEMPTS: "3",
+        BUS_RETRY_BASE_MS: "20",
+        BUS_RETRY_MAX_MS: "100",
+        RETRY_RETRIES: "0",
+        BREAKER_MIN_REQUESTS: "4",
+        BREAKER_HALF_OPEN_MS: "1500",
+      },
+    });
+    root = app.baseUrl.replace(/\/api$/, "");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // As root, without a sandbox; no background traffic to hosts this machine cannot reach.
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+  });
+
+  const breakerState = (action: string) =>
+    page.locator("#breakers tbody tr", { has: page.locator("td", { hasText: action }) }).locator("td").nth(2);
+
+  it("shows the orders, breakers, chaos and DLQ read-only, without the admin token", async () => {
+    await page.goto(root);
+
+    await page.locator("#connection", { hasText: "live" }).waitFor();
+    await page.locator('[data-count="confirmed"] b', { hasText: "0" }).waitFor();
+    await page.locator('form[data-service="antifraud"]').waitFor();
+    await page.locator("#replay-all").click();
+    await page.locator("#message", { hasText: "admin token" }).waitFor();
+  });
+
+  it("lives through an incident: chaos at 100 %, the breaker opens, the DLQ fills; chaos off, replay, every order confirmed", async () => {
+    await page.fill("#token", TOKEN);
+    const antifraud = page.locator('form[data-service="antifraud"]');
+    await antifraud.locator('input[name="failureRate"]').fill("1");
+    await antifraud.locator("button").click();
+    await page.waitForFunction(async () => ((await (await fetch("/api/chaos")).json()) as Chaos).antifraud.failureRate === 1);
+
+    const ids: string[] = [];
+    for (let index = 0; index < ORDERS; index += 1) {
+      const response = await fetch(`${app.baseUrl}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ customerId: `c-${index}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 100 }] }),
+      });
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+
+    await breakerState("antifraud.check").filter({ hasText: /^open$/ }).waitFor({ timeout: 15_000 });
+    await page.locator("#dlq tbody tr").nth(ORDERS - 1).waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-incident.png"), fullPage: true });
+
+    await antifraud.locator('input[name="failureRate"]').fill("0");
+    await antifraud.locator("button").click();
+    await page.waitForFunction(async () => ((await (await fetch("/api/chaos")).json()) as Chaos).antifraud.failureRate === 0);
+    // As an operator would: replay once the breaker lets calls through again.
+    await breakerState("antifraud.check").filter({ hasText: /^(closed|half-open)$/ }).waitFor({ timeout: 15_000 });
+    await page.locator("#replay-all").click();
+
+    await page.locator('[data-count="confirmed"] b', { hasText: String(ORDERS) }).waitFor({ timeout: 15_000 });
+    await page.locator("#dlq tbody tr").first().waitFor({ state: "detached" });
+    await page.fill("#saga-order", ids[0]!);
+    await page.locator("#saga-form button").click();
+    await page.locator("#saga p", { hasText: "ended: confirmed" }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-recovered.png"), fullPage: true });
+  });
+});
