@@ -153,6 +153,15 @@ function renderDeadLetters(deadLetters) {
   }
 }
 
+function renderRedeliveries(redeliveries) {
+  const body = $("#redeliveries tbody");
+  body.replaceChildren();
+  for (const redelivery of redeliveries.slice(0, 10)) {
+    const waited = redelivery.waitedMs == null ? "" : `${redelivery.waitedMs} ms`;
+    body.append(row(redelivery.at.slice(11, 23), redelivery.orderId, redelivery.topic, redelivery.attempt, waited));
+  }
+}
+
 $("#replay-all").addEventListener("click", async () => {
   const answer = await admin("POST", "/dlq/replay");
   if (answer) say(`replayed ${answer.replayed} dead letters`);
@@ -189,4 +198,5 @@ feed.onmessage = (message) => {
   renderBreakers(snapshot.resilience);
   renderChaos(snapshot.chaos);
   renderDeadLetters(snapshot.deadLetters);
+  renderRedeliveries(snapshot.redeliveries);
 };

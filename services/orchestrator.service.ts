@@ -37,7 +37,20 @@ type OrchestratorThis = WithEventStore &
     drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void>;
     perform(action: SagaAction): Promise<StepResult>;
     observeEnd(handled: { state: OrderSaga; events: SagaEvent[] }): void;
+    noteRedelivery(delivery: Delivery, orderId: string): void;
+    redeliveries: Redelivery[];
   };
+
+/** A message of the orchestrator's queue delivered again, and how long it waited since its failure. */
+export interface Redelivery {
+  orderId: string;
+  topic: string;
+  attempt: number;
+  waitedMs: number | null;
+  at: string;
+}
+
+const RECENT_REDELIVERIES = 50;
 
 /** The orchestrator's own queue, bound to the order events that start or stop a saga. */
 export const ORCHESTRATOR_QUEUE = "orchestrator";
@@ -57,6 +70,13 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],
 
     actions: {
+      redeliveries: {
+        visibility: "public",
+        handler(this: OrchestratorThis): Redelivery[] {
+          return this.redeliveries;
+        },
+      },
+
       get: {
         params: { $$strict: true, orderId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } },
         async handler(this: OrchestratorThis, ctx: Context<{ orderId: string }>): Promise<SagaView> {
@@ -100,7 +120,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
         } else {
           command = { type: "RequestCancellation", data: { orderId }, metadata: { now } };
         }
-        if (delivery.attempt > 1) this.broker.metrics.increment(appMetric(this.broker, "busRedeliveries"), { queue: delivery.queue });
+        if (delivery.attempt > 1) this.noteRedelivery(delivery, orderId);
         const started = await this.sagas.handle(orderId, command, metadata);
         this.observeEnd(started);
         await this.drive(orderId, metadata, started.state);
@@ -119,6 +139,15 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
           this.observeEnd(handled);
           state = handled.state;
         }
+      },
+
+      /** Counts a redelivery, and keeps the latest ones (with how long each waited) to show. */
+      noteRedelivery(this: OrchestratorThis, delivery: Delivery, orderId: string): void {
+        this.broker.metrics.increment(appMetric(this.broker, "busRedeliveries"), { queue: delivery.queue });
+        const at = new Date();
+        const waitedMs = delivery.lastFailureAt ? at.getTime() - Date.parse(delivery.lastFailureAt) : null;
+        this.redeliveries.unshift({ orderId, topic: delivery.topic, attempt: delivery.attempt, waitedMs, at: at.toISOString() });
+        this.redeliveries.length = Math.min(this.redeliveries.length, RECENT_REDELIVERIES);
       },
 
       /** Counts a saga that this append ended, and how long it took. */
@@ -160,6 +189,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
     },
 
     created() {
+      this.redeliveries = [];
       this.sagas = new AggregateRepository(this.eventStore, sagaDecider, "saga");
     },
 

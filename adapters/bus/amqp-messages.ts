@@ -35,6 +35,7 @@ export function attemptOf(message: ConsumeMessage): number {
 }
 
 export function toDelivery(message: ConsumeMessage, queue: string): Delivery {
+  const lastFailureAt = failureHistoryOf(message)?.lastFailureAt;
   return {
     messageId: messageIdOf(message),
     topic: topicOf(message),
@@ -42,6 +43,7 @@ export function toDelivery(message: ConsumeMessage, queue: string): Delivery {
     headers: applicationHeaders(headersOf(message)),
     queue,
     attempt: attemptOf(message),
+    ...(lastFailureAt ? { lastFailureAt } : {}),
   };
 }
 

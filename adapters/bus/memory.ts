@@ -168,5 +168,6 @@ function toDelivery(queue: string, message: StoredMessage): Delivery {
     headers: { ...message.headers },
     queue,
     attempt: message.attempt,
+    ...(message.failures ? { lastFailureAt: message.failures.lastFailureAt } : {}),
   };
 }

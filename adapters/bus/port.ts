@@ -28,6 +28,8 @@ export interface Delivery {
   queue: string;
   /** 1 for the first delivery, n for the n-th attempt after n-1 failures. */
   attempt: number;
+  /** When the previous attempt failed (after the first): the redelivery waited since then. */
+  lastFailureAt?: string;
 }
 
 export interface RetryPolicy {

@@ -1,4 +1,5 @@
 import { ChaosReading, ChaosTarget, readChaos } from "../../mixins/chaos.mixin";
+import { Redelivery } from "../orchestrator.service";
 import { ActionCaller, ClusterResilience, gatherResilience } from "../resilience-report";
 
 export interface LiveSnapshot {
@@ -7,6 +8,8 @@ export interface LiveSnapshot {
   resilience: ClusterResilience | null;
   deadLetters: unknown[] | null;
   chaos: Array<{ service: ChaosTarget; reading: ChaosReading }>;
+  /** The latest redeliveries of every orchestrator, newest first. */
+  redeliveries: Redelivery[];
 }
 
 const whenUp = <T>(promise: Promise<T>): Promise<T | null> => promise.catch(() => null);
@@ -19,5 +22,12 @@ export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> 
     whenUp(caller.call<{ items: unknown[] }, object>("dlq.list", { status: "dead", limit: 50 })),
     readChaos(caller),
   ]);
-  return { at: new Date().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos };
+  // Each orchestrator keeps its own; the nodes that run none answer nothing.
+  const perNode = await Promise.all(
+    (resilience?.nodes ?? []).map((nodeID) =>
+      caller.call<Redelivery[], object>("orchestrator.redeliveries", {}, { nodeID, retries: 0 }).catch((): Redelivery[] => []),
+    ),
+  );
+  const redeliveries = perNode.flat().sort((a, b) => b.at.localeCompare(a.at)).slice(0, 50);
+  return { at: new Date().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos, redeliveries };
 }

@@ -83,6 +83,7 @@ describe("dashboard in chromium (embedded app)", () => {
 
     await breakerState("antifraud.check").filter({ hasText: /^open$/ }).waitFor({ timeout: 15_000 });
     await page.locator("#dlq tbody tr").nth(ORDERS - 1).waitFor({ timeout: 15_000 });
+    await page.locator("#redeliveries tbody tr td", { hasText: /^\d+ ms$/ }).first().waitFor();
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-incident.png"), fullPage: true });
 
     await antifraud.locator('input[name="failureRate"]').fill("0");

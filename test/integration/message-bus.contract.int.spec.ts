@@ -110,7 +110,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await waitFor(() => flaky.received.length === 2);
     expect(flaky.received).toEqual([
       { ...message, queue: "flaky", attempt: 1 },
-      { ...message, queue: "flaky", attempt: 2 },
+      { ...message, queue: "flaky", attempt: 2, lastFailureAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
   });
 
