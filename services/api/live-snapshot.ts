@@ -12,6 +12,11 @@ export interface LiveSnapshot {
   redeliveries: Redelivery[];
 }
 
+interface NodeWithServices {
+  id: string;
+  services?: Array<{ name: string }>;
+}
+
 const whenUp = <T>(promise: Promise<T>): Promise<T | null> => promise.catch(() => null);
 
 /** What the dashboard shows, read from the cluster once: each part null when its service is down. */
@@ -22,10 +27,12 @@ export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> 
     whenUp(caller.call<{ items: unknown[] }, object>("dlq.list", { status: "dead", limit: 50 })),
     readChaos(caller),
   ]);
-  // Each orchestrator keeps its own; the nodes that run none answer nothing.
+  // Each orchestrator keeps its own: asked on every node that runs one.
+  const nodes = await whenUp(caller.call<NodeWithServices[], object>("$node.list", { onlyAvailable: true, withServices: true }));
+  const orchestrators = (nodes ?? []).filter((node) => node.services?.some((service) => service.name === "orchestrator"));
   const perNode = await Promise.all(
-    (resilience?.nodes ?? []).map((nodeID) =>
-      caller.call<Redelivery[], object>("orchestrator.redeliveries", {}, { nodeID, retries: 0 }).catch((): Redelivery[] => []),
+    orchestrators.map((node) =>
+      caller.call<Redelivery[], object>("orchestrator.redeliveries", {}, { nodeID: node.id, retries: 0 }).catch((): Redelivery[] => []),
     ),
   );
   const redeliveries = perNode.flat().sort((a, b) => b.at.localeCompare(a.at)).slice(0, 50);
