@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     },
     ...[sagasEmbedded, sagasCluster].map((sagas) => ({
       what: `sagas: ${sagas.orders} orders POST to settled, ${sagas.mode}, 50 in flight`,
-      figure: `${Math.round(sagas.sagasPerSecond)} sagas/s, p50 ${sagas.p50Ms} ms, p99 ${sagas.p99Ms} ms`,
+      figure: `${Math.round(sagas.sagasPerSecond)} sagas/s, p50 ${sagas.p50Ms} ms, p99 ${sagas.p99Ms} ms; ${sagas.cpuMsPerOrder} ms CPU per order`,
       ceiling: sagas.mode === "embedded" ? `the gateway alone: ${Math.round(gateway.createOrder.requestsPerSecond)} creates/s` : `embedded: ${Math.round(sagasEmbedded.sagasPerSecond)}/s`,
       ratio: ratio(sagas.sagasPerSecond / (sagas.mode === "embedded" ? gateway.createOrder.requestsPerSecond : sagasEmbedded.sagasPerSecond)),
       goal: sagas.mode === "embedded" ? ">= 1,000/s" : ">= 300/s",

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, stopServer } from "./harness";
+import { processTreeCpuMs } from "./process-cpu";
 
 export type SagaMode = "embedded" | "cluster";
 
@@ -13,6 +14,8 @@ export interface SagaFigures {
   /** From OrderCreated to the order's terminal event, in ms. */
   p50Ms: number;
   p99Ms: number;
+  /** User + system CPU of the server's processes from the first POST to the last settled order, per order. */
+  cpuMsPerOrder: number;
   outcomes: Record<string, number>;
 }
 
@@ -43,6 +46,7 @@ export async function benchSagas(distDir: string, mode: SagaMode, count = Number
   );
   const base = `http://127.0.0.1:${port}/api`;
   try {
+    const cpuAtStart = processTreeCpuMs(server.pid!);
     let next = 0;
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -63,6 +67,7 @@ export async function benchSagas(distDir: string, mode: SagaMode, count = Number
       settled = await settledOrders(base, count);
       if (settled.length < count) await new Promise((resolve) => setTimeout(resolve, 250));
     }
+    const cpuMsPerOrder = (processTreeCpuMs(server.pid!) - cpuAtStart) / count;
     // Times the server recorded, so that neither the client nor the polling count.
     const settledAt = (order: OrderView) => Date.parse(order.confirmedAt ?? order.rejectedAt ?? order.cancelledAt ?? "");
     const firstCreated = Math.min(...settled.map((order) => Date.parse(order.createdAt)));
@@ -76,6 +81,7 @@ export async function benchSagas(distDir: string, mode: SagaMode, count = Number
       sagasPerSecond: count / elapsedS,
       p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
       p99Ms: latencies[Math.floor(latencies.length * 0.99)]!,
+      cpuMsPerOrder: Math.round(cpuMsPerOrder * 100) / 100,
       outcomes,
     };
   } finally {
