@@ -1,18 +1,18 @@
 # One image for every GlitchBuster node; SERVICES picks what a container runs.
 
-# Build: native modules (better-sqlite3) compile here, TypeScript is compiled, dev tools dropped.
-FROM node:20-bookworm-slim AS build
+# Build: TypeScript is compiled, dev tools dropped. No compiler is needed: better-sqlite3 13
+# loads the prebuilt binary its npm package carries.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ \
-  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY . .
-RUN npm run build && npm prune --omit=dev
+# The image's own Node 24 runs the app: the `node` package that package.json pins (for
+# machines whose Node is older) is dropped rather than shipped twice.
+RUN npm run build && npm prune --omit=dev && rm -rf node_modules/node node_modules/.bin/node
 
 # Run: the compiled code and production dependencies only, as an unprivileged user.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -1,4 +1,4 @@
-import { BrokerOptions, Errors } from "moleculer";
+import { BrokerOptions, Errors, Transporters } from "moleculer";
 import { AppConfig } from "./config";
 import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
 
@@ -27,6 +27,8 @@ function middlewares(config: AppConfig): NonNullable<BrokerOptions["middlewares"
   ];
 }
 
+type AmqpTransporterOptions = Exclude<NonNullable<ConstructorParameters<typeof Transporters.AMQP>[0]>, string>;
+
 /** How many requests a node takes off the AMQP transporter at once. */
 const TRANSPORTER_PREFETCH = 100;
 
@@ -40,11 +42,15 @@ const TRANSPORTER_PREFETCH = 100;
  */
 export function transporterOptions(transporter: string | undefined): BrokerOptions["transporter"] {
   if (!transporter) return null;
-  if (!/^amqps?:\/\//.test(transporter)) return transporter;
-  return {
-    type: "AMQP",
-    options: { url: transporter, prefetch: TRANSPORTER_PREFETCH, socketOptions: { noDelay: true } },
+  if (!/^amqps?:\/\//.test(transporter)) return Transporters.resolve(transporter);
+  // Moleculer 0.15's typings leave out socketOptions, which its AMQP transporter still hands
+  // to amqplib's connect (src/transporters/amqp.js).
+  const options: AmqpTransporterOptions & { socketOptions: { noDelay: boolean } } = {
+    url: transporter,
+    prefetch: TRANSPORTER_PREFETCH,
+    socketOptions: { noDelay: true },
   };
+  return new Transporters.AMQP(options);
 }
 
 /** Broker options from the environment: one process without a transporter by default. */

@@ -86,10 +86,12 @@ async function moleculerChannels(url: string): Promise<number> {
     logger: false,
     middlewares: [ChannelsMiddleware({ adapter: { type: "AMQP", options: { amqp: { url, socketOptions: { noDelay: true } }, maxInFlight: PREFETCH } } })],
   });
-  broker.createService({
+  // `channels` is the middleware's addition to the schema, outside Moleculer's typings.
+  const channelsService = {
     name: "bench",
     channels: { [`${namespace}.bench`]: { group: "bench", handler: async () => consumed.received() } },
-  });
+  };
+  broker.createService(channelsService);
   await broker.start();
   try {
     // The middleware adds sendToChannel to the broker, outside Moleculer's typings.

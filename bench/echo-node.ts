@@ -1,4 +1,4 @@
-import { ServiceBroker } from "moleculer";
+import { ServiceBroker, Transporters } from "moleculer";
 import { transporterOptions } from "../moleculer.config";
 
 /**
@@ -10,7 +10,7 @@ const broker = new ServiceBroker({
   namespace: process.env.BUS_NAMESPACE,
   nodeID: "echo",
   logger: false,
-  transporter: process.env.BENCH_TRANSPORTER_DEFAULTS ? url : transporterOptions(url),
+  transporter: process.env.BENCH_TRANSPORTER_DEFAULTS ? Transporters.resolve(url) : transporterOptions(url),
 });
 broker.createService({ name: "echo", actions: { ping: (ctx) => ctx.params } });
 void broker.start().then(() => process.send?.("ready"));

@@ -2,7 +2,7 @@ import { fork } from "node:child_process";
 import { once } from "node:events";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { ServiceBroker } from "moleculer";
+import { ServiceBroker, Transporters } from "moleculer";
 import { transporterOptions } from "../moleculer.config";
 
 export interface TransporterFigures {
@@ -25,7 +25,7 @@ export async function benchTransporter(distDir: string, amqpUrl: string, default
     namespace,
     nodeID: "caller",
     logger: false,
-    transporter: defaults ? amqpUrl : transporterOptions(amqpUrl),
+    transporter: defaults ? Transporters.resolve(amqpUrl) : transporterOptions(amqpUrl),
   });
   await broker.start();
   await broker.waitForServices("echo");

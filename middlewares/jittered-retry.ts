@@ -1,4 +1,4 @@
-import { ActionSchema, CallingOptions, Context, Middleware, ServiceBroker } from "moleculer";
+import { ActionSchema, Context, Middleware, ServiceBroker } from "moleculer";
 
 export interface JitteredRetryOptions {
   /** Calls again after the first one, at most. 0 turns the middleware off. */
@@ -24,7 +24,7 @@ const sleepUnref = (ms: number) => new Promise<void>((resolve) => setTimeout(res
 
 /**
  * The delay before retry number `attempt` (1-based): uniform in [0, min(max, delay * factor^(attempt-1))].
- * Full jitter spreads the retries of calls that failed together, where Moleculer 0.14's own
+ * Full jitter spreads the retries of calls that failed together, where Moleculer's own
  * retry waits exactly the same delay for all of them and sends them back in a wave.
  */
 export function jitteredDelay(attempt: number, options: JitteredRetryOptions, random: () => number = Math.random): number {
@@ -62,9 +62,7 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
         await sleep(delay);
         const next = ctx.copy() as RetriedContext;
         next._retryAttempts = ctx._retryAttempts;
-        // `ctx` (the context to reuse) is a calling option of Moleculer 0.14 its typings lack.
-        const again: CallingOptions & { ctx: Context } = { ctx: next };
-        return broker.call(actionName, ctx.params, again);
+        return broker.call(actionName, ctx.params, { ctx: next });
       }
     };
   }

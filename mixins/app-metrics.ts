@@ -1,4 +1,4 @@
-import { ServiceBroker } from "moleculer";
+import { MetricRegistry, ServiceBroker } from "moleculer";
 
 /**
  * GlitchBuster's own metrics, beside Moleculer's (requests, breakers, bulkheads): the
@@ -32,13 +32,30 @@ export const APP_METRICS = {
     labelNames: ["action", "state"],
     description: "Circuit breaker state changes seen by the calling node",
   },
-} as const;
+} satisfies Record<string, MetricOptions>;
 
 export type AppMetric = keyof typeof APP_METRICS;
 
 /** Registers a metric once per broker (registering again would reset it) and gives its name. */
 export function appMetric(broker: ServiceBroker, metric: AppMetric): string {
   const definition = APP_METRICS[metric];
-  if (!broker.metrics.getMetric(definition.name)) broker.metrics.register({ ...definition, labelNames: [...("labelNames" in definition ? definition.labelNames : [])] });
+  if (!broker.metrics.getMetric(definition.name)) register(broker.metrics, definition);
   return definition.name;
+}
+
+type MetricOptions = MetricRegistry.CounterMetricOptions | MetricRegistry.GaugeMetricOptions | MetricRegistry.HistogramMetricOptions;
+
+/** Moleculer 0.15 types `register` with one overload per metric type, so a union must be told apart. */
+function register(registry: MetricRegistry, options: MetricOptions): void {
+  switch (options.type) {
+    case "counter":
+      registry.register(options);
+      return;
+    case "gauge":
+      registry.register(options);
+      return;
+    case "histogram":
+      registry.register(options);
+      return;
+  }
 }

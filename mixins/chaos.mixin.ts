@@ -84,7 +84,8 @@ export function ChaosMixin(initial: ChaosSettings, actions: readonly string[], r
     actions: {
       chaos: {
         visibility: "public",
-        handler(this: ChaosThis): ChaosSettings {
+        // A mixin's actions see Moleculer's own `this`: the settings are read as what created() set.
+        handler(this: Service & Partial<ChaosThis>): ChaosSettings | undefined {
           return this.chaos;
         },
       },

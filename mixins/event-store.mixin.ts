@@ -2,7 +2,7 @@ import { Service, ServiceSchema } from "moleculer";
 import { EventStore, acquireEventStore, releaseEventStore } from "../adapters/event-store";
 
 export interface EventStoreMixinOptions {
-  /** EVENT_STORE_URL: memory:, sqlite:<path> or esdb://... */
+  /** EVENT_STORE_URL: memory:, sqlite:<path> or kurrentdb://... (esdb://... still accepted) */
   url: string;
 }
 

@@ -9,14 +9,14 @@ interface BuiltinCommandModule {
 }
 
 /**
- * moleculer-repl 0.7 has a `load <servicePath>` of its own, and commander runs the first
+ * moleculer-repl (0.7 and 0.8) has a `load <servicePath>` of its own, and commander runs the first
  * command of a name, so our `load` would never run (the REPL's duplicate check compares
  * `def.name`, which a custom command has not). The REPL reads `register` from each module
  * of src/commands when it starts: this one, called before, wraps it to take the built-in
  * `load` off the program again (its `loadFolder` stays).
  */
 export function retireBuiltinLoad(): void {
-  // Not part of the package's typed API: a path of moleculer-repl 0.7.4, pinned in package.json.
+  // Not part of the package's typed API: a path of moleculer-repl 0.8.0 (unchanged since 0.7), pinned in package.json.
   const builtin: BuiltinCommandModule = require("moleculer-repl/src/commands/load");
   const register = builtin.register;
   builtin.register = (program, broker) => {

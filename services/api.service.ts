@@ -1,10 +1,11 @@
 import { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join } from "node:path";
-import { Context, Errors, Service, ServiceSchema } from "moleculer";
-import ApiGateway from "moleculer-web";
+import { Context, Errors, Service } from "moleculer";
+import ApiGateway, { ApiSettingsSchema } from "moleculer-web";
 import { ChaosSettings } from "../config";
 import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
 import { projectRoot } from "../lib/project-root";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { AdminToken } from "./api/admin-token";
 import { toErrorBody } from "./api/http-errors";
 import { jsonBody } from "./api/json-body";
@@ -45,7 +46,7 @@ interface HealthCheck {
 /** Routes shared by both routes of the gateway: JSON bodies, one error shape. */
 const commonRoute = { path: "/api", mappingPolicy: "restrict", bodyParsers: false, use: jsonBody } as const;
 
-export function apiService({ port, ip, adminToken }: ApiServiceOptions): ServiceSchema {
+export function apiService({ port, ip, adminToken }: ApiServiceOptions): ServiceSchemaFor<ApiThis, ApiSettingsSchema> {
   return {
     name: "api",
     mixins: [ApiGateway],

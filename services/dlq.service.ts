@@ -1,4 +1,5 @@
-import { Context, Errors, ServiceSchema } from "moleculer";
+import { Context, Errors } from "moleculer";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { Consumer, DeadLetter } from "../adapters/bus/port";
 import * as deadLetterDecider from "../domain/dead-letter";
 import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEvent } from "../domain/dead-letter";
@@ -94,7 +95,7 @@ const matches = (filter: DlqFilter) => (entry: DeadLetterEntry) =>
  * lets an operator list, inspect, replay and purge them. Entries are event-sourced (stream
  * deadletter-<id>): a purge is kept as a record, and replaying twice sends the message once.
  */
-export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSchema {
+export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
   return {
     name: "dlq",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin(STATUS_OF)],

@@ -28,7 +28,7 @@ export const serviceFactories = {
   dlq: (config: AppConfig) => dlqService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config) }),
   payments: (config: AppConfig) =>
     paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit, chaos: config.payments.chaos }),
-} satisfies Record<string, (config: AppConfig) => ServiceSchema>;
+} satisfies Record<string, (config: AppConfig) => Pick<ServiceSchema, "name">>;
 
 export type ServiceName = keyof typeof serviceFactories;
 

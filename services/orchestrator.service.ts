@@ -1,4 +1,5 @@
-import { Context, Errors, ServiceSchema } from "moleculer";
+import { Context, Errors } from "moleculer";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { ConsumeOptions, Consumer, Delivery } from "../adapters/bus/port";
 import { EventMetadata } from "../adapters/event-store";
 import { FraudDecision } from "../domain/antifraud";
@@ -64,7 +65,7 @@ export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const s
  * message resumes where the saga stopped and two orchestrators never record a step twice.
  * Infrastructure failures throw: the bus redelivers the message later.
  */
-export function orchestratorService({ eventStoreUrl, bus, consume }: OrchestratorServiceOptions): ServiceSchema {
+export function orchestratorService({ eventStoreUrl, bus, consume }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
   return {
     name: "orchestrator",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { Context, Errors, ServiceSchema } from "moleculer";
+import { Context, Errors } from "moleculer";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { DomainError } from "../domain/errors";
 import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
@@ -71,7 +72,7 @@ const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as con
 const reason = { type: "string", min: 1, max: ORDER_LIMITS.maxReasonLength } as const;
 const statuses = ["pending", "confirmed", "rejected", "cancelled"];
 
-export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchema {
+export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
   return {
     name: "orders",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), DomainErrorsMixin(STATUS_OF)],

@@ -1,4 +1,5 @@
-import { Context, ServiceSchema } from "moleculer";
+import { Context } from "moleculer";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
 import * as paymentDecider from "../domain/payment";
@@ -32,7 +33,7 @@ const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as con
  * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
  * are idempotent per order: a repeated call answers the state the first one left.
  */
-export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsServiceOptions): ServiceSchema {
+export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsServiceOptions): ServiceSchemaFor<PaymentsThis> {
   return {
     name: "payments",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), ChaosMixin(chaos, ["authorize", "void"])],

@@ -1,4 +1,4 @@
-import { ServiceSchema } from "moleculer";
+import { ServiceSchemaFor } from "../lib/service-schema";
 import { Checkpoints } from "../adapters/event-store/checkpoints";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -15,7 +15,7 @@ type RelayThis = WithEventStore & WithBus & { relay: OutboxRelay };
 const BATCH_SIZE = 500;
 
 /** Publishes every stored event to the bus, at least once (see OutboxRelay). */
-export function relayService({ eventStoreUrl, bus, pollMs }: RelayServiceOptions): ServiceSchema {
+export function relayService({ eventStoreUrl, bus, pollMs }: RelayServiceOptions): ServiceSchemaFor<RelayThis> {
   return {
     name: "relay",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus)],

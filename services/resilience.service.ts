@@ -24,7 +24,7 @@ export interface ResilienceReport {
   bulkheads: BulkheadReport[];
 }
 
-/** Moleculer 0.14's circuit breaker state store (broker.CircuitBreakerStore), as far as we read it. */
+/** Moleculer's circuit breaker state store (broker.CircuitBreakerStore, the same in 0.14 and 0.15), as far as we read it. */
 interface BreakerStoreItem {
   ep: { id: string; action: { name: string } };
   state: "close" | "open" | "half_open" | "half_open_wait";

@@ -2,18 +2,19 @@ import {
   ANY as CLIENT_ANY,
   BACKWARDS,
   END,
-  EventStoreDBClient,
   FORWARDS,
+  KurrentDBClient,
   NO_STREAM as CLIENT_NO_STREAM,
   START,
   STREAM_EXISTS as CLIENT_STREAM_EXISTS,
   StreamNotFoundError,
   WrongExpectedVersionError,
   jsonEvent,
-  type AppendExpectedRevision,
-  type CurrentRevision,
+  type AllStreamResolvedEvent,
+  type AppendStreamState,
+  type CurrentStreamState,
   type ResolvedEvent,
-} from "@eventstore/db-client";
+} from "@kurrent/kurrentdb-client";
 import {
   ANY,
   ActualRevision,
@@ -37,29 +38,47 @@ const DEFAULT_READ_ALL_COUNT = 1000;
 /** What servers before 22.6 send as the commit position of an event read from a stream. */
 const UNKNOWN_POSITION = 2n ** 64n - 1n;
 
+/** esdb:// (deprecated, still in users' configuration) or kurrentdb://, each with its +discover form. */
+const SCHEME = /^(esdb|kurrentdb)(\+discover)?:\/\//;
+
+export function isEventStoreDbUrl(url: string): boolean {
+  return SCHEME.test(url);
+}
+
 /**
- * The production EventStore: EventStoreDB through its gRPC client. Positions are the commit
- * positions of the server's transaction log. Stream reads carry them from server 22.6 on.
+ * The URL in its kurrentdb:// form, which the client takes without a deprecation warning; the
+ * rest of the string means the same under both schemes.
+ */
+export function kurrentDbConnectionString(url: string): string {
+  if (!SCHEME.test(url)) throw new Error(`${url}: expected esdb://, kurrentdb:// or their +discover forms`);
+  return url.replace(SCHEME, (_scheme, _name: string, discover = "") => `kurrentdb${discover}://`);
+}
+
+/**
+ * The production EventStore: EventStoreDB (KurrentDB) through its gRPC client. Positions are
+ * the commit positions of the server's transaction log. Stream reads carry them from server
+ * 22.6 on.
  */
 export class EventStoreDbEventStore implements EventStore {
-  private readonly client: EventStoreDBClient;
+  private readonly client: KurrentDBClient;
 
+  /** connectionString: esdb://, kurrentdb:// or their +discover forms. */
   constructor(connectionString: string) {
-    this.client = EventStoreDBClient.connectionString(connectionString);
+    this.client = KurrentDBClient.connectionString(kurrentDbConnectionString(connectionString));
   }
 
   async append(stream: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     const proposed = events.map(({ id, type, data, metadata }) => jsonEvent({ id, type, data, metadata }));
     try {
       const result = await this.client.appendToStream(stream, proposed, {
-        expectedRevision: clientRevision(options.expectedRevision),
+        streamState: clientStreamState(options.expectedRevision),
       });
       // The server only leaves the position out for an append of nothing to a stream of nothing.
       if (!result.position) return { nextExpectedRevision: -1, position: 0n };
       return { nextExpectedRevision: Number(result.nextExpectedRevision), position: result.position.commit };
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
-        throw new WrongExpectedRevision(stream, options.expectedRevision, actualRevision(error.actualVersion));
+        throw new WrongExpectedRevision(stream, options.expectedRevision, actualRevision(error.actualState));
       }
       throw error;
     }
@@ -125,7 +144,7 @@ export class EventStoreDbEventStore implements EventStore {
   }
 }
 
-function clientRevision(expected: ExpectedRevision): AppendExpectedRevision {
+function clientStreamState(expected: ExpectedRevision): AppendStreamState {
   switch (expected) {
     case NO_STREAM:
       return CLIENT_NO_STREAM;
@@ -138,17 +157,17 @@ function clientRevision(expected: ExpectedRevision): AppendExpectedRevision {
   }
 }
 
-function actualRevision(actual: CurrentRevision): ActualRevision {
+function actualRevision(actual: CurrentStreamState): ActualRevision {
   return actual === CLIENT_NO_STREAM ? NO_STREAM : Number(actual);
 }
 
 /** Events the server writes for itself ($stats, $settings, links...), which callers never see. */
-function isSystemEvent(resolved: ResolvedEvent): boolean {
+function isSystemEvent(resolved: AllStreamResolvedEvent): boolean {
   const event = resolved.event;
   return !event || event.type.startsWith("$") || event.streamId.startsWith("$");
 }
 
-function recordedEvent(resolved: ResolvedEvent): RecordedEvent {
+function recordedEvent(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent {
   const event = resolved.event;
   // Without resolveLinkTos every entry has its event; a link would be a system event.
   if (!event) throw new Error("EventStoreDB returned an entry without an event");

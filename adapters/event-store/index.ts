@@ -1,5 +1,5 @@
 import { SharedResources } from "../../lib/shared-resources";
-import { EventStoreDbEventStore } from "./eventstoredb";
+import { EventStoreDbEventStore, isEventStoreDbUrl } from "./eventstoredb";
 import { MemoryEventStore } from "./memory";
 import { EventStore } from "./port";
 import { SqliteEventStore } from "./sqlite";
@@ -10,7 +10,9 @@ export * from "./port";
  * Builds the adapter that EVENT_STORE_URL names:
  * - `memory:` or `memory:<name>`: in the process only;
  * - `sqlite:<path>` (optionally `?synchronous=full`): a file, ./data/events.db by default;
- * - `esdb://...` / `esdb+discover://...`: EventStoreDB, passed to its client unchanged.
+ * - `kurrentdb://...` / `kurrentdb+discover://...`: EventStoreDB (KurrentDB), passed to its
+ *   client unchanged; `esdb://...` / `esdb+discover://...`, the scheme the client deprecated,
+ *   mean the same and reach it in their kurrentdb:// form.
  */
 export function createEventStore(url: string): EventStore {
   if (url === "memory:" || url.startsWith("memory:")) return new MemoryEventStore();
@@ -23,8 +25,8 @@ export function createEventStore(url: string): EventStore {
     }
     return new SqliteEventStore(path, { synchronous: synchronous ?? "normal" });
   }
-  if (url.startsWith("esdb://") || url.startsWith("esdb+discover://")) return new EventStoreDbEventStore(url);
-  throw new Error(`EVENT_STORE_URL ${url}: expected memory:, sqlite:<path> or esdb://...`);
+  if (isEventStoreDbUrl(url)) return new EventStoreDbEventStore(url);
+  throw new Error(`EVENT_STORE_URL ${url}: expected memory:, sqlite:<path>, kurrentdb://... or esdb://...`);
 }
 
 const shared = new SharedResources<EventStore>();

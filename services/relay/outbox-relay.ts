@@ -1,4 +1,4 @@
-import { LoggerInstance } from "moleculer";
+import { Logger } from "moleculer";
 import { MessageBus, OutgoingMessage } from "../../adapters/bus/port";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { EventStore, RecordedEvent } from "../../adapters/event-store";
@@ -11,7 +11,7 @@ export interface OutboxRelayOptions {
   name: string;
   pollMs: number;
   batchSize: number;
-  logger: LoggerInstance;
+  logger: Logger;
 }
 
 /** How long to wait before trying again after the store or the bus failed. */

@@ -1,5 +1,5 @@
 /**
- * What only the EventStoreDB adapter has to get right, through the real @eventstore/db-client
+ * What only the EventStoreDB adapter has to get right, through the real @kurrent/kurrentdb-client
  * against the in-process gRPC fake; the behaviour every store shares is in
  * event-store.contract.int.spec.ts. The fake leaves the legacy Append method unimplemented,
  * so every append here goes the BatchAppend way a current server serves.

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { ServiceBroker, ServiceSchema } from "moleculer";
 import { EventStore, RecordedEvent, StreamNotFound, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
@@ -50,7 +51,7 @@ export async function startEmbeddedApp(options: EmbeddedAppOptions = {}): Promis
   const store = acquireEventStore(config.eventStoreUrl);
   await broker.start();
   const api = broker.getLocalService("api");
-  const port = api ? (api.server.address() as AddressInfo).port : 0;
+  const port = api && "server" in api && api.server instanceof Server ? (api.server.address() as AddressInfo).port : 0;
   return {
     broker,
     config,

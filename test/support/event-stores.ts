@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventStore } from "../../adapters/event-store";
-import { EventStoreDbEventStore } from "../../adapters/event-store/eventstoredb";
+import { EventStoreDbEventStore, isEventStoreDbUrl } from "../../adapters/event-store/eventstoredb";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { startEventStoreDbFake } from "./esdb-fake";
@@ -36,11 +36,11 @@ export const eventStoreFixtures: EventStoreFixture[] = [
     },
   },
   {
-    // EVENT_STORE_URL=esdb://... runs the same suite against a real server.
-    name: process.env.EVENT_STORE_URL?.startsWith("esdb") ? "eventstoredb (server)" : "eventstoredb (gRPC fake)",
+    // EVENT_STORE_URL=kurrentdb://... (or esdb://...) runs the same suite against a real server.
+    name: isEventStoreDbUrl(process.env.EVENT_STORE_URL ?? "") ? "eventstoredb (server)" : "eventstoredb (gRPC fake)",
     async open() {
       const external = process.env.EVENT_STORE_URL;
-      if (external?.startsWith("esdb")) {
+      if (external && isEventStoreDbUrl(external)) {
         const store = new EventStoreDbEventStore(external);
         return { store, dispose: () => store.close() };
       }

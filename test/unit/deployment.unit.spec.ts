@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
 import { CLUSTER_NODES } from "../../cluster/nodes";
@@ -68,7 +68,7 @@ describe("docker-compose.yml", () => {
     expect(config).toMatchObject({
       transporter: "amqp://guest:guest@rabbitmq:5672",
       busUrl: "amqp://guest:guest@rabbitmq:5672",
-      eventStoreUrl: "esdb://eventstore:2113?tls=false",
+      eventStoreUrl: "kurrentdb://eventstore:2113?tls=false",
       adminToken: "from-the-environment",
     });
   });
@@ -100,13 +100,40 @@ describe("docker-compose.yml", () => {
   });
 });
 
+const manifest = JSON.parse(read("package.json")) as { engines: { node: string }; dependencies: Record<string, string> };
+const pinnedNode = manifest.dependencies.node!;
+const pinnedMajor = pinnedNode.split(".")[0]!;
+
+describe("Node", () => {
+  it("is pinned to Node 24 LTS, which engines accepts", () => {
+    expect(pinnedNode).toMatch(/^24\.\d+\.\d+$/);
+    expect(manifest.engines.node).toBe(">=22");
+  });
+
+  it("runs the tests: npm scripts find the pinned binary first on PATH", () => {
+    expect(process.versions.node).toBe(pinnedNode);
+  });
+
+  it("starts every child process on the Node of its parent, never on a `node` found on PATH", () => {
+    const sources = ["adapters", "bench", "cluster", "repl", "scripts", "services", "test"].flatMap((dir) =>
+      readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
+        .filter((file) => file.endsWith(".ts"))
+        .map((file) => join(dir, file)),
+    );
+    const byName = sources.filter((file) => /\b(spawn|spawnSync|execFile|execFileSync|fork)\(\s*["'`]node["'`]/.test(read(file)));
+    expect(byName).toEqual([]);
+    const spawning = sources.filter((file) => /\bspawn\(/.test(read(file)));
+    for (const file of spawning) expect(read(file)).toMatch(/spawn\(process\.execPath/);
+  });
+});
+
 describe("Dockerfile", () => {
   const dockerfile = read("Dockerfile");
   const stages = dockerfile.split(/^FROM /m).slice(1);
 
-  it("builds in one stage and runs from another, on Node 20", () => {
+  it("builds in one stage and runs from another, on the pinned Node's major version", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage).toMatch(/^node:20[-.\w]*/);
+    for (const stage of stages) expect(stage).toMatch(new RegExp(`^node:${pinnedMajor}-[-.\\w]*`));
     expect(stages[0]).toMatch(/RUN npm ci/);
     expect(stages[0]).toMatch(/npm run build/);
   });

@@ -8,10 +8,10 @@
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import { Any } from "google-protobuf/google/protobuf/any_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
-import { AllStreamPosition, WrongExpectedVersion } from "@eventstore/db-client/generated/shared_pb";
-import { BatchAppendReq, BatchAppendResp } from "@eventstore/db-client/generated/streams_pb";
-import { Status } from "@eventstore/db-client/generated/status_pb";
-import { Code } from "@eventstore/db-client/generated/code_pb";
+import { AllStreamPosition, WrongExpectedVersion } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb";
+import { BatchAppendReq, BatchAppendResp } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_pb";
+import { Status } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/status_pb";
+import { Code } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/code_pb";
 import type { AppendOutcome, CurrentRevision, EventLog, ExpectedState, ProposedEvent } from "./event-log";
 import { idOf, streamIdentifier, streamNameOf, uuidOf } from "./wire";
 

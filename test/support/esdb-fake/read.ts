@@ -1,12 +1,13 @@
 /**
- * Streams/Read, for a stream or for $all, forwards or backwards, with a count. A missing stream
- * is a ReadResp with stream_not_found set, not an error status, as on the server. Options the
- * client never sends for reads (subscriptions, server-side filters, structured UUIDs) are
- * refused with UNIMPLEMENTED rather than served wrongly.
+ * Streams/Read, for a stream or for $all, forwards or backwards, with a count. The client reads
+ * through its native half (@kurrent/bridge, the Rust client) on a connection of its own. A
+ * missing stream is a ReadResp with stream_not_found set, not an error status, as on the
+ * server. Options the client never sends for reads (subscriptions, server-side filters,
+ * structured UUIDs) are refused with UNIMPLEMENTED rather than served wrongly.
  */
 import { status, type ServerWritableStream } from "@grpc/grpc-js";
-import { Empty } from "@eventstore/db-client/generated/shared_pb";
-import { ReadReq, ReadResp } from "@eventstore/db-client/generated/streams_pb";
+import { Empty } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb";
+import { ReadReq, ReadResp } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_pb";
 import type { EventLog, StoredEvent } from "./event-log";
 import { streamIdentifier, streamNameOf, uuidOf } from "./wire";
 

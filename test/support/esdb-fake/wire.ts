@@ -1,5 +1,5 @@
 /** Conversions between the protocol's messages and plain values, shared by the handlers. */
-import { StreamIdentifier, UUID } from "@eventstore/db-client/generated/shared_pb";
+import { StreamIdentifier, UUID } from "@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb";
 
 export function streamNameOf(identifier: StreamIdentifier | undefined): string {
   return Buffer.from(identifier?.getStreamName_asU8() ?? new Uint8Array()).toString("utf8");
