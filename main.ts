@@ -1,3 +1,4 @@
+import "./lib/supported-node";
 import { loadConfig } from "./config";
 import { createNode } from "./node";
 

@@ -1,3 +1,4 @@
+import "../lib/supported-node";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchBus } from "./bus.bench";

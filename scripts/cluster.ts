@@ -1,3 +1,4 @@
+import "../lib/supported-node";
 import { join } from "node:path";
 import { LocalCluster } from "../cluster/local-cluster";
 import { CLUSTER_NODES } from "../cluster/nodes";
