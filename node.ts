@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { ServiceBroker } from "moleculer";
 import { AppConfig } from "./config";
 import { brokerOptions } from "./moleculer.config";
@@ -16,4 +17,33 @@ export function createNode(config: AppConfig, names: readonly string[] = config.
   for (const name of names as ServiceName[]) broker.createService(serviceFactories[name](config));
   for (const service of nodeServices) broker.createService(service());
   return broker;
+}
+
+/** A port that another process holds: its variable and number, in one line. */
+export class PortInUse extends Error {
+  override readonly name = "PortInUse";
+  constructor(
+    readonly variable: "PORT" | "METRICS_PORT",
+    readonly port: number,
+  ) {
+    super(`${variable}=${port}: the port is already in use; set ${variable} to a free port (0: any free port)`);
+  }
+}
+
+/**
+ * Binds and releases each port the node will listen on, before anything starts: a port in
+ * use is then a clear error at once, where the gateway and the Prometheus reporter would
+ * only emit an unhandled 'error' after the rest of the node had started.
+ */
+export async function ensurePortsFree(config: AppConfig, names: readonly string[] = config.services ?? Object.keys(serviceFactories)): Promise<void> {
+  const wanted: Array<{ variable: PortInUse["variable"]; port: number; host?: string }> = [{ variable: "METRICS_PORT", port: config.metricsPort }];
+  if (names.includes("api")) wanted.unshift({ variable: "PORT", port: config.port, host: config.host });
+  for (const { variable, port, host } of wanted) {
+    if (port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once("error", (error: NodeJS.ErrnoException) => reject(error.code === "EADDRINUSE" ? new PortInUse(variable, port) : error));
+      probe.listen(port, host, () => probe.close(() => resolve()));
+    });
+  }
 }

@@ -13,8 +13,12 @@ export interface AppConfig {
   transporter: string | undefined;
   nodeId: string | undefined;
   logLevel: string;
-  /** Port of the Prometheus reporter's /metrics (0: any free port). */
+  /** Port of the Prometheus reporter's /metrics (0: any free port); PORT + 30 by default. */
   metricsPort: number;
+  /** Origins that get CORS headers and whose preflights are answered; none (CORS off) by default. */
+  corsOrigins: string[];
+  /** Dashboard feeds (GET /api/live) open at once; one more is a 503. */
+  liveMaxClients: number;
   eventStoreUrl: string;
   /** amqp://... for RabbitMQ; "memory:" (the in-process bus) when AMQP_URL is unset. */
   busUrl: string;
@@ -50,15 +54,22 @@ export interface ResilienceConfig {
   bulkhead: { concurrency: number; maxQueueSize: number };
 }
 
+/** METRICS_PORT's default sits this far above PORT: 3030 beside 3000, and a second `npm start` on another PORT gets its own. */
+const METRICS_PORT_OFFSET = 30;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const port = integer(env, "PORT", 3000, 0, 65535);
   return {
-    port: integer(env, "PORT", 3000, 0, 65535),
+    port,
     host: env.HOST || "0.0.0.0",
     services: list(env.SERVICES),
     transporter: env.TRANSPORTER || undefined,
     nodeId: env.NODE_ID || undefined,
     logLevel: env.LOG_LEVEL || "info",
-    metricsPort: integer(env, "METRICS_PORT", 3030, 0, 65535),
+    // PORT=0 (any free port) gets any free metrics port too.
+    metricsPort: integer(env, "METRICS_PORT", port === 0 ? 0 : Math.min(port + METRICS_PORT_OFFSET, 65535), 0, 65535),
+    corsOrigins: origins(env.CORS_ORIGINS),
+    liveMaxClients: integer(env, "LIVE_MAX_CLIENTS", 100, 1, 10_000),
     eventStoreUrl: env.EVENT_STORE_URL || "sqlite:./data/events.db",
     busUrl: env.AMQP_URL || "memory:",
     busNamespace: env.BUS_NAMESPACE || "glitchbuster",
@@ -119,6 +130,15 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
     throw new Error(`${name}=${raw}: expected a number from ${min} to ${max}`);
   }
   return value;
+}
+
+/** CORS_ORIGINS: a comma list of origins as browsers send them (scheme://host[:port]), compared exactly. */
+function origins(raw: string | undefined): string[] {
+  const listed = list(raw) ?? [];
+  for (const origin of listed) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new Error(`CORS_ORIGINS: ${origin} is not an origin (scheme://host[:port], no path)`);
+  }
+  return listed;
 }
 
 function list(raw: string | undefined): string[] | undefined {

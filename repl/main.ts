@@ -1,7 +1,7 @@
 import "../lib/supported-node";
 import REPL from "moleculer-repl";
 import { loadConfig } from "../config";
-import { createNode } from "../node";
+import { PortInUse, createNode, ensurePortsFree } from "../node";
 import { retireBuiltinLoad } from "./builtin-load";
 import { toCustomCommand } from "./command";
 import { glitchbusterCommands } from "./commands";
@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   // Warnings (a breaker opening, a dead letter) are worth seeing between commands; the info
   // lines of every service starting would bury the prompt. LOG_LEVEL still decides.
   const config = loadConfig({ LOG_LEVEL: "warn", ...process.env });
-  const broker = createNode(config, config.transporter ? [] : undefined);
+  const services = config.transporter ? [] : undefined;
+  await ensurePortsFree(config, services);
+  const broker = createNode(config, services);
   await broker.start();
   retireBuiltinLoad();
   // moleculer-repl itself rather than broker.repl(), which reads the commands from broker
@@ -25,6 +27,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(error instanceof PortInUse ? error.message : error);
   process.exit(1);
 });

@@ -3,6 +3,7 @@ import { FraudCheckRequest, FraudDecision, FraudPolicy, assess } from "../domain
 import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
 import { ChaosMixin } from "../mixins/chaos.mixin";
+import { typedText } from "../lib/typed-text";
 
 export interface AntifraudServiceOptions {
   maxTotal: number;
@@ -21,8 +22,8 @@ export function antifraudService({ maxTotal, blocklist, chaos }: AntifraudServic
         visibility: "public",
         params: {
           $$strict: true,
-          orderId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
-          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          orderId: typedText(ORDER_LIMITS.maxIdLength),
+          customerId: typedText(ORDER_LIMITS.maxIdLength),
           total: { type: "number", integer: true, min: 0 },
           currency: { type: "string", pattern: /^[A-Z]{3}$/ },
         },

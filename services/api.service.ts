@@ -7,9 +7,12 @@ import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configur
 import { projectRoot } from "../lib/project-root";
 import { ServiceSchemaFor } from "../lib/service-schema";
 import { AdminToken } from "./api/admin-token";
+import { allowOrigin, answerOptions } from "./api/cors";
 import { toErrorBody } from "./api/http-errors";
-import { jsonBody } from "./api/json-body";
+import { commandsTakeTheirBodyOnly, jsonBody } from "./api/json-body";
+import { LiveFeed } from "./api/live-feed";
 import { liveSnapshot } from "./api/live-snapshot";
+import { ADMIN_ALIASES, API_PATH, LIVE_PATH, PUBLIC_ALIASES, pathOf } from "./api/routes";
 import { ClusterResilience, gatherResilience } from "./resilience-report";
 
 export interface ApiServiceOptions {
@@ -18,6 +21,10 @@ export interface ApiServiceOptions {
   ip: string;
   /** ADMIN_TOKEN; a random one is generated (and printed once) when unset. */
   adminToken: string | undefined;
+  /** CORS_ORIGINS: the only origins that get CORS headers; none by default. */
+  corsOrigins: readonly string[];
+  /** LIVE_MAX_CLIENTS. */
+  liveMaxClients: number;
 }
 
 type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
@@ -27,9 +34,16 @@ interface GatewayMeta {
   $location?: string;
   $responseHeaders?: Record<string, string>;
 }
-type ApiThis = Service & { server: Server; adminToken: AdminToken; liveFeeds: Set<ServerResponse> };
+type ApiThis = Service & { server: Server; adminToken: AdminToken; liveFeed: LiveFeed };
 
 const LIVE_INTERVAL_MS = 1000;
+
+/** moleculer-web's request handler, which ours stands in front of (methods.httpHandler). */
+const gatewayHttpHandler = (() => {
+  const handler = ApiGateway.methods?.httpHandler;
+  if (!handler) throw new Error("moleculer-web has no methods.httpHandler for the gateway to stand in front of");
+  return handler;
+})();
 
 /** A dependency the health route asks, and the action that answers for it. */
 const HEALTH_CHECKS = [
@@ -44,9 +58,10 @@ interface HealthCheck {
 }
 
 /** Routes shared by both routes of the gateway: JSON bodies, one error shape. */
-const commonRoute = { path: "/api", mappingPolicy: "restrict", bodyParsers: false, use: jsonBody } as const;
+const routeMiddlewares = [commandsTakeTheirBodyOnly, ...jsonBody];
+const commonRoute = { path: API_PATH, mappingPolicy: "restrict", bodyParsers: false, use: routeMiddlewares } as const;
 
-export function apiService({ port, ip, adminToken }: ApiServiceOptions): ServiceSchemaFor<ApiThis, ApiSettingsSchema> {
+export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }: ApiServiceOptions): ServiceSchemaFor<ApiThis, ApiSettingsSchema> {
   return {
     name: "api",
     mixins: [ApiGateway],
@@ -62,35 +77,7 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
           // Both routes share the /api path: moleculer-web tells them apart by name.
           name: "public",
           ...commonRoute,
-          aliases: {
-            "POST /orders": "orders.create",
-            "GET /orders": "orders.list",
-            "GET /orders/:id": "orders.get",
-            "GET /orders/:id/events": "orders.history",
-            "POST /orders/:id/cancel": "orders.cancel",
-            "GET /sagas/:orderId": "orchestrator.get",
-            "GET /dlq": "dlq.list",
-            "GET /dlq/:id": "dlq.show",
-            "GET /chaos": "api.chaos",
-            "GET /resilience": "api.resilience",
-            "GET /health": "api.health",
-            // The dashboard's feed: a snapshot every second, as server-sent events.
-            "GET /live"(this: ApiThis, req: IncomingMessage, res: ServerResponse) {
-              res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
-              const push = () =>
-                liveSnapshot(this.broker).then(
-                  (snapshot) => void res.write(`data: ${JSON.stringify(snapshot)}\n\n`),
-                  (error: Error) => this.logger.warn(`live snapshot failed: ${error.message}`),
-                );
-              void push();
-              const timer = setInterval(push, LIVE_INTERVAL_MS);
-              this.liveFeeds.add(res);
-              req.on("close", () => {
-                clearInterval(timer);
-                this.liveFeeds.delete(res);
-              });
-            },
-          },
+          aliases: PUBLIC_ALIASES,
           onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
             const key = req.headers["idempotency-key"];
             if (req.$alias?.action === "orders.create" && typeof key === "string" && req.$params) {
@@ -110,12 +97,7 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
           name: "admin",
           ...commonRoute,
           authorization: true,
-          aliases: {
-            "PUT /chaos/:service": "api.setChaos",
-            "POST /dlq/replay": "dlq.replayAll",
-            "POST /dlq/:id/replay": "dlq.replay",
-            "DELETE /dlq/:id": "dlq.purge",
-          },
+          aliases: ADMIN_ALIASES,
         },
       ],
       onError(this: ApiThis, _req: IncomingMessage, res: ServerResponse, error: unknown) {
@@ -175,6 +157,18 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
     },
 
     methods: {
+      /**
+       * In front of moleculer-web's own handler, which runs every request as a call of the
+       * `api.rest` action, under the bulkhead: what must not hold a slot of it (the live
+       * feed), or must never reach an action (OPTIONS), is answered here.
+       */
+      httpHandler(this: ApiThis, req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) {
+        if (req.method === "OPTIONS") return answerOptions(req, res, corsOrigins);
+        allowOrigin(req, res, corsOrigins);
+        if (req.method === "GET" && pathOf(req.url) === LIVE_PATH) return this.liveFeed.open(req, res);
+        return gatewayHttpHandler.call(this, req, res, next);
+      },
+
       authorize(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
         const header = req.headers.authorization;
         if (!header) throw new Errors.MoleculerClientError("this route needs Authorization: Bearer <admin token>", 401, "UNAUTHORIZED");
@@ -187,11 +181,16 @@ export function apiService({ port, ip, adminToken }: ApiServiceOptions): Service
 
     // The gateway waits for open connections when it closes: the live feeds end first.
     stopped() {
-      for (const feed of this.liveFeeds) feed.end();
+      this.liveFeed.closeAll();
     },
 
     created() {
-      this.liveFeeds = new Set();
+      this.liveFeed = new LiveFeed({
+        maxClients: liveMaxClients,
+        intervalMs: LIVE_INTERVAL_MS,
+        snapshot: () => liveSnapshot(this.broker),
+        onError: (error) => this.logger.warn(`live snapshot failed: ${error.message}`),
+      });
       this.adminToken = AdminToken.fromEnvironment(adminToken, (generated) =>
         this.logger.warn(`ADMIN_TOKEN is not set: admin routes take this generated token for this run: ${generated}`),
       );

@@ -13,7 +13,14 @@ const busOf = (config: AppConfig) => ({ url: config.busUrl, namespace: config.bu
 
 /** Every service a node can run, by the name SERVICES uses. */
 export const serviceFactories = {
-  api: (config: AppConfig) => apiService({ port: config.port, ip: config.host, adminToken: config.adminToken }),
+  api: (config: AppConfig) =>
+    apiService({
+      port: config.port,
+      ip: config.host,
+      adminToken: config.adminToken,
+      corsOrigins: config.corsOrigins,
+      liveMaxClients: config.liveMaxClients,
+    }),
   orders: (config: AppConfig) => ordersService({ eventStoreUrl: config.eventStoreUrl }),
   relay: (config: AppConfig) =>
     relayService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config), pollMs: config.relayPollMs }),

@@ -11,6 +11,7 @@ import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { AggregateList, InvalidCursor } from "../projections/aggregate-list";
+import { typedText } from "../lib/typed-text";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;
@@ -68,8 +69,8 @@ const STATUS_OF: Record<OrderErrorCode, 404 | 409 | 422> = {
   ORDER_ALREADY_CANCELLED: 409,
 };
 
-const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as const;
-const reason = { type: "string", min: 1, max: ORDER_LIMITS.maxReasonLength } as const;
+const orderId = typedText(ORDER_LIMITS.maxIdLength);
+const reason = typedText(ORDER_LIMITS.maxReasonLength);
 const statuses = ["pending", "confirmed", "rejected", "cancelled"];
 
 export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
@@ -81,7 +82,7 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
       create: {
         params: {
           $$strict: true,
-          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          customerId: typedText(ORDER_LIMITS.maxIdLength),
           currency: { type: "string", pattern: /^[A-Z]{3}$/, messages: { stringPattern: "The 'currency' field must be an ISO 4217 code of three capital letters." } },
           items: {
             type: "array",
@@ -91,13 +92,13 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
               type: "object",
               strict: true,
               props: {
-                productId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+                productId: typedText(ORDER_LIMITS.maxIdLength),
                 quantity: { type: "number", integer: true, min: ORDER_LIMITS.minQuantity, max: ORDER_LIMITS.maxQuantity },
                 unitPrice: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
               },
             },
           },
-          idempotencyKey: { type: "string", min: 1, max: 255, optional: true },
+          idempotencyKey: { ...typedText(255), optional: true },
         },
         async handler(this: OrdersThis, ctx: Context<CreateOrderParams>): Promise<PlacedOrder> {
           const { idempotencyKey, ...request } = ctx.params;
@@ -149,7 +150,7 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
         params: {
           $$strict: true,
           status: { type: "enum", values: statuses, optional: true },
-          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength, optional: true },
+          customerId: { ...typedText(ORDER_LIMITS.maxIdLength), optional: true },
           limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true },
           cursor: { type: "string", min: 1, max: 64, optional: true },
         },

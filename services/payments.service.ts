@@ -8,6 +8,7 @@ import { AggregateRepository } from "../mixins/aggregate-repository";
 import { ChaosMixin } from "../mixins/chaos.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+import { typedText } from "../lib/typed-text";
 
 export interface PaymentsServiceOptions {
   eventStoreUrl: string;
@@ -27,7 +28,7 @@ type PaymentsThis = WithEventStore & {
   execute(ctx: Context, orderId: string, command: PaymentCommand): Promise<PaymentAnswer>;
 };
 
-const orderId = { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } as const;
+const orderId = typedText(ORDER_LIMITS.maxIdLength);
 
 /**
  * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
@@ -43,7 +44,7 @@ export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsService
         params: {
           $$strict: true,
           orderId,
-          customerId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength },
+          customerId: typedText(ORDER_LIMITS.maxIdLength),
           amount: { type: "number", integer: true, min: 0 },
           currency: { type: "string", pattern: /^[A-Z]{3}$/ },
         },

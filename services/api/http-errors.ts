@@ -1,3 +1,4 @@
+import { OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { Errors } from "moleculer";
 
 export interface ErrorBody {
@@ -10,13 +11,17 @@ export interface ErrorBody {
 /** body-parser's own error types, for what a client sent wrong before any action ran. */
 const BODY_ERRORS: Record<string, { code: number; type: string }> = {
   "entity.parse.failed": { code: 400, type: "MALFORMED_JSON" },
-  "entity.verify.failed": { code: 400, type: "MALFORMED_JSON" },
+  // The one check of the raw body (json-body.ts): its bytes are UTF-8.
+  "entity.verify.failed": { code: 400, type: "INVALID_UTF8" },
   "request.aborted": { code: 400, type: "REQUEST_ABORTED" },
   "request.size.invalid": { code: 400, type: "REQUEST_SIZE_INVALID" },
   "entity.too.large": { code: 413, type: "PAYLOAD_TOO_LARGE" },
   "charset.unsupported": { code: 415, type: "UNSUPPORTED_MEDIA_TYPE" },
   "encoding.unsupported": { code: 415, type: "UNSUPPORTED_MEDIA_TYPE" },
 };
+
+/** 5xx refusals of the gateway itself, whose message is for the client: nothing failed inside. */
+const GATEWAY_REFUSALS = new Set(["LIVE_FEED_FULL"]);
 
 /** Moleculer's 404s that mean "nobody serves this right now", not "no such thing". */
 const UNAVAILABLE = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE"]);
@@ -36,7 +41,7 @@ export function toErrorBody(error: unknown): ErrorBody {
       return { type: "SERVICE_UNAVAILABLE", message: "a service needed for this request is unavailable", code: 503, data: null };
     }
     if (error.code >= 400 && error.code < 600) {
-      const clientError = error.code < 500;
+      const clientError = error.code < 500 || GATEWAY_REFUSALS.has(error.type);
       return {
         type: error.type || error.name,
         message: clientError ? error.message : "the request could not be completed",
@@ -67,4 +72,12 @@ function withoutInternals(data: unknown): unknown {
     const { nodeID: _node, action: _action, ...rest } = entry as Record<string, unknown>;
     return rest;
   });
+}
+
+/** Writes an error in the one shape, with any extra headers (Retry-After, Allow...). */
+export function sendError(res: ServerResponse, error: unknown, headers: OutgoingHttpHeaders = {}): ErrorBody {
+  const body = toErrorBody(error);
+  res.writeHead(body.code, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+  return body;
 }

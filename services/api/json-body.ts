@@ -1,4 +1,5 @@
 import bodyParser from "body-parser";
+import { isUtf8 } from "node:buffer";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Errors } from "moleculer";
 
@@ -34,6 +35,10 @@ const parseJson = bodyParser.json({
   limit: MAX_BODY,
   strict: true,
   type: () => true,
+  // Decoding would turn bytes that are not UTF-8 into U+FFFD, silently: refused instead.
+  verify(_req, _res, raw: Buffer) {
+    if (!isUtf8(raw)) throw new Error("the request body is not valid UTF-8");
+  },
   reviver(key: string, value: unknown) {
     if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`the key "${key}" is not allowed`);
     return value;
@@ -45,6 +50,23 @@ const requireObject: Middleware = (req, _res, next) => {
   const body = req.body;
   if (!hasBody(req) || (typeof body === "object" && body !== null && !Array.isArray(body))) return next();
   next(new Errors.MoleculerClientError("the request body must be a JSON object", 400, "MALFORMED_JSON", null));
+};
+
+/**
+ * moleculer-web merges a request's query parameters over its body (Object.assign(params,
+ * body, query)), so `POST /api/orders?customerId=x` would quietly replace the body's field.
+ * A command takes its fields from its JSON body alone: a query string on anything but a read
+ * is refused, and says so, rather than ignored.
+ */
+export const commandsTakeTheirBodyOnly: Middleware = (req, _res, next) => {
+  const query = (req as { query?: Record<string, unknown> }).query ?? {};
+  const names = Object.keys(query);
+  if (req.method === "GET" || req.method === "HEAD" || names.length === 0) return next();
+  next(
+    new Errors.MoleculerClientError("commands take their fields from the JSON body only, not from the query string", 400, "QUERY_NOT_ALLOWED", {
+      query: names,
+    }),
+  );
 };
 
 /** The gateway's body handling: JSON only, 64 KiB at most, an object, no prototype keys. */

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { EmbeddedApp, globalLog, startEmbeddedApp } from "../support/embedded-app";
 
 /**
@@ -18,11 +20,14 @@ interface HostileCase {
   name: string;
   method: string;
   path: string;
-  body?: string;
+  body?: string | Uint8Array;
   headers?: Record<string, string>;
   status: number;
   type: string;
 }
+
+/** An order whose customerId holds these raw bytes, which are not UTF-8. */
+const notUtf8 = (bytes: number[]) => Buffer.concat([Buffer.from('{"customerId":"'), Buffer.from(bytes), Buffer.from(JSON.stringify(order).slice(15))]);
 
 const cases: HostileCase[] = [
   // Not JSON, or JSON that is not an order.
@@ -63,6 +68,31 @@ const cases: HostileCase[] = [
   { name: "an Idempotency-Key of 300 characters", method: "POST", path: "/orders", body: JSON.stringify(order), headers: { ...JSON_TYPE, "Idempotency-Key": "k".repeat(300) }, status: 422, type: "VALIDATION_ERROR" },
   { name: "a cancel reason of 501 characters", method: "POST", path: `/orders/${someId}/cancel`, body: JSON.stringify({ reason: "r".repeat(501) }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
   { name: "a cancel reason as a number", method: "POST", path: `/orders/${someId}/cancel`, body: JSON.stringify({ reason: 7 }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  // Identifiers are text a person could type: no control characters, no lone surrogates, UTF-8.
+  { name: "a customerId with NUL", method: "POST", path: "/orders", body: withOrder({ customerId: "c\u0000" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a customerId with ESC (a terminal escape)", method: "POST", path: "/orders", body: withOrder({ customerId: "\u001b[31mred" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a customerId with DEL", method: "POST", path: "/orders", body: withOrder({ customerId: "c\u007f" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a customerId with a C1 control (NEL)", method: "POST", path: "/orders", body: withOrder({ customerId: "c\u0085" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a customerId with a lone high surrogate", method: "POST", path: "/orders", body: '{"customerId":"c\\ud800","currency":"EUR","items":[{"productId":"p","quantity":1,"unitPrice":1}]}', headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a customerId with a lone low surrogate", method: "POST", path: "/orders", body: '{"customerId":"\\udc00c","currency":"EUR","items":[{"productId":"p","quantity":1,"unitPrice":1}]}', headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a productId with a newline", method: "POST", path: "/orders", body: line({ productId: "p\n2" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a productId with ESC", method: "POST", path: "/orders", body: line({ productId: "\u001b]0;owned\u0007" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a body that is not UTF-8 (0xFF)", method: "POST", path: "/orders", body: notUtf8([0x63, 0xff]), headers: JSON_TYPE, status: 400, type: "INVALID_UTF8" },
+  { name: "a body with a truncated UTF-8 sequence", method: "POST", path: "/orders", body: notUtf8([0xc3, 0x28]), headers: JSON_TYPE, status: 400, type: "INVALID_UTF8" },
+  { name: "a body with an encoded surrogate (CESU)", method: "POST", path: "/orders", body: notUtf8([0xed, 0xa0, 0x80]), headers: JSON_TYPE, status: 400, type: "INVALID_UTF8" },
+  { name: "an Idempotency-Key with a C1 control", method: "POST", path: "/orders", body: JSON.stringify(order), headers: { ...JSON_TYPE, "Idempotency-Key": "k\u0090k" }, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a cancel reason with NUL", method: "POST", path: `/orders/${someId}/cancel`, body: JSON.stringify({ reason: "why\u0000" }), headers: JSON_TYPE, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a purge reason with ESC", method: "DELETE", path: `/dlq/${someId}`, body: JSON.stringify({ reason: "\u001b[2Jgone" }), headers: ADMIN, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a purge reason with a lone surrogate", method: "DELETE", path: `/dlq/${someId}`, body: '{"reason":"\\ud83d"}', headers: ADMIN, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a chaos service name with ESC", method: "PUT", path: "/chaos/anti%1Bfraud", body: '{"failureRate":1}', headers: ADMIN, status: 422, type: "VALIDATION_ERROR" },
+  { name: "a chaos service name with NUL", method: "PUT", path: "/chaos/payments%00", body: '{"failureRate":1}', headers: ADMIN, status: 422, type: "VALIDATION_ERROR" },
+  { name: "an order id with ESC", method: "GET", path: "/orders/%1B%5B31m", status: 422, type: "VALIDATION_ERROR" },
+  // A command takes its fields from its body: the query string does not merge into it.
+  { name: "POST /orders with a query field", method: "POST", path: "/orders?customerId=evil", body: JSON.stringify(order), headers: JSON_TYPE, status: 400, type: "QUERY_NOT_ALLOWED" },
+  { name: "POST /orders with only a query", method: "POST", path: `/orders?customerId=c&currency=EUR`, status: 400, type: "QUERY_NOT_ALLOWED" },
+  { name: "a cancel whose reason is in the query", method: "POST", path: `/orders/${someId}/cancel?reason=x`, body: "{}", headers: JSON_TYPE, status: 400, type: "QUERY_NOT_ALLOWED" },
+  { name: "chaos set from the query", method: "PUT", path: "/chaos/antifraud?failureRate=1", body: "{}", headers: ADMIN, status: 400, type: "QUERY_NOT_ALLOWED" },
+  { name: "replay all filtered from the query", method: "POST", path: "/dlq/replay?originQueue=orchestrator", body: "{}", headers: ADMIN, status: 400, type: "QUERY_NOT_ALLOWED" },
   // Size and media type.
   { name: "a body over 64 KiB", method: "POST", path: "/orders", body: withOrder({ customerId: "x".repeat(70 * 1024) }), headers: JSON_TYPE, status: 413, type: "PAYLOAD_TOO_LARGE" },
   { name: "text/plain", method: "POST", path: "/orders", body: JSON.stringify(order), headers: { "Content-Type": "text/plain" }, status: 415, type: "UNSUPPORTED_MEDIA_TYPE" },
@@ -118,6 +148,20 @@ describe("hostile input (embedded app)", () => {
     expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
     expect(Object.keys(answer)).toEqual(["type", "message", "code", "data"]);
     expect(answer).toMatchObject({ type, code: status, message: expect.any(String) });
+    expect((await globalLog(app.store)).length).toBe(before);
+  });
+
+  // fetch refuses to send it: written on the socket as a hostile client would.
+  it("an Idempotency-Key with ESC is refused (by Node's parser, 400) and appends nothing", async () => {
+    const before = (await globalLog(app.store)).length;
+    const body = JSON.stringify(order);
+    const { port } = new URL(app.baseUrl);
+    const socket = connect(Number(port), "127.0.0.1");
+    socket.end(`POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: k\x1bk\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const [answer] = (await once(socket.setEncoding("latin1"), "data")) as [string];
+    socket.destroy();
+
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     expect((await globalLog(app.store)).length).toBe(before);
   });
 

@@ -1,0 +1,49 @@
+/** Every route of the gateway as "METHOD /path" (under /api) → action: moleculer-web's aliases. */
+export const PUBLIC_ALIASES = {
+  "POST /orders": "orders.create",
+  "GET /orders": "orders.list",
+  "GET /orders/:id": "orders.get",
+  "GET /orders/:id/events": "orders.history",
+  "POST /orders/:id/cancel": "orders.cancel",
+  "GET /sagas/:orderId": "orchestrator.get",
+  "GET /dlq": "dlq.list",
+  "GET /dlq/:id": "dlq.show",
+  "GET /chaos": "api.chaos",
+  "GET /resilience": "api.resilience",
+  "GET /health": "api.health",
+} as const;
+
+/** Changes to chaos and to the DLQ: Authorization: Bearer <ADMIN_TOKEN>. */
+export const ADMIN_ALIASES = {
+  "PUT /chaos/:service": "api.setChaos",
+  "POST /dlq/replay": "dlq.replayAll",
+  "POST /dlq/:id/replay": "dlq.replay",
+  "DELETE /dlq/:id": "dlq.purge",
+} as const;
+
+export const API_PATH = "/api";
+/** The dashboard's feed, served beside the aliases (services/api/live-feed.ts). */
+export const LIVE_PATH = `${API_PATH}/live`;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+}
+
+const ROUTES: Route[] = [...Object.keys(PUBLIC_ALIASES), ...Object.keys(ADMIN_ALIASES), `GET ${LIVE_PATH.slice(API_PATH.length)}`].map((alias) => {
+  const [method = "", path = ""] = alias.split(" ");
+  const segments = path.split("/").map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  return { method, pattern: new RegExp(`^${API_PATH}${segments.join("/")}/?$`) };
+});
+
+/** The methods some route takes at this path (no query string), in the order declared. */
+export function methodsAt(path: string): string[] {
+  return [...new Set(ROUTES.filter((route) => route.pattern.test(path)).map((route) => route.method))];
+}
+
+/** The path of a request URL, without its query string. */
+export function pathOf(url: string | undefined): string {
+  const path = url ?? "/";
+  const query = path.indexOf("?");
+  return query === -1 ? path : path.slice(0, query);
+}
