@@ -2,6 +2,7 @@ import { SharedResources } from "../../lib/shared-resources";
 import { EventStoreDbEventStore, isEventStoreDbUrl } from "./eventstoredb";
 import { MemoryEventStore } from "./memory";
 import { EventStore } from "./port";
+import { PostgresEventStore } from "./postgres";
 import { SqliteEventStore } from "./sqlite";
 
 export * from "./port";
@@ -10,6 +11,7 @@ export * from "./port";
  * Builds the adapter that EVENT_STORE_URL names:
  * - `memory:` or `memory:<name>`: in the process only;
  * - `sqlite:<path>` (optionally `?synchronous=full`): a file, ./data/events.db by default;
+ * - `postgres://...` / `postgresql://...`: PostgreSQL, the URL passed to `pg` unchanged;
  * - `kurrentdb://...` / `kurrentdb+discover://...`: EventStoreDB (KurrentDB), passed to its
  *   client unchanged; `esdb://...` / `esdb+discover://...`, the scheme the client deprecated,
  *   mean the same and reach it in their kurrentdb:// form.
@@ -25,8 +27,9 @@ export function createEventStore(url: string): EventStore {
     }
     return new SqliteEventStore(path, { synchronous: synchronous ?? "normal" });
   }
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return new PostgresEventStore(url);
   if (isEventStoreDbUrl(url)) return new EventStoreDbEventStore(url);
-  throw new Error(`EVENT_STORE_URL ${url}: expected memory:, sqlite:<path>, kurrentdb://... or esdb://...`);
+  throw new Error(`EVENT_STORE_URL ${url}: expected memory:, sqlite:<path>, postgres://..., kurrentdb://... or esdb://...`);
 }
 
 const shared = new SharedResources<EventStore>();

@@ -1,11 +1,73 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Client } from "pg";
 import { EventStore } from "../../adapters/event-store";
 import { EventStoreDbEventStore, isEventStoreDbUrl } from "../../adapters/event-store/eventstoredb";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
+import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { startEventStoreDbFake } from "./esdb-fake";
+
+/** The PostgreSQL server on which each test run creates (and drops) a database of its own. */
+export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/**
+ * Whether PostgreSQL accepts a connection on POSTGRES_URL, asked synchronously (in a child
+ * process) so that a suite can decide what to declare.
+ */
+export function postgresIsReachable(): boolean {
+  const probe = `const { Client } = require(${JSON.stringify(require.resolve("pg"))});
+    const client = new Client({ connectionString: ${JSON.stringify(POSTGRES_URL)}, connectionTimeoutMillis: 2000 });
+    client.connect().then(() => client.end()).then(() => process.exit(0), () => process.exit(1));`;
+  return spawnSync(process.execPath, ["-e", probe], { timeout: 5000 }).status === 0;
+}
+
+/** PostgreSQL tests run when it answers, and always in CI, where its absence must fail them. */
+export const runsOnPostgres = process.env.CI === "true" || postgresIsReachable();
+if (!runsOnPostgres) {
+  console.warn(
+    `PostgreSQL does not answer at ${POSTGRES_URL}: the PostgreSQL event store tests are SKIPPED.\n` +
+      "Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set TEST_POSTGRES_URL; " +
+      "under CI=true they run and fail instead.",
+  );
+}
+
+/** A database of its own on POSTGRES_URL's server, for one test run; drop() removes it. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `glitchbuster_test_${randomBytes(6).toString("hex")}`;
+  await onServer(`CREATE DATABASE ${name}`);
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+async function onServer(sql: string): Promise<void> {
+  const client = new Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+const postgresFixture: EventStoreFixture = {
+  name: "postgres",
+  async open() {
+    const database = await createTestDatabase();
+    const store = new PostgresEventStore(database.url);
+    return {
+      store,
+      async dispose() {
+        await store.close();
+        await database.drop();
+      },
+    };
+  },
+};
 
 /** One adapter under test, with what it needs around it (a temp dir, the gRPC fake). */
 export interface EventStoreFixture {
@@ -55,4 +117,5 @@ export const eventStoreFixtures: EventStoreFixture[] = [
       };
     },
   },
+  ...(runsOnPostgres ? [postgresFixture] : []),
 ];
