@@ -3,6 +3,14 @@ import { DomainError } from "./errors";
 /**
  * The decider of one dead-lettered message (per origin queue and message id): recorded each
  * time it dies, replayed or purged by an operator, never deleted.
+ *
+ * A replay is three steps, so that concurrent operators send a message once and a crash loses
+ * none: claim (DeadLetterReplayClaimed, appended at the revision the replay loaded, so of two
+ * concurrent replays or a replay and a purge exactly one gets it), send, complete
+ * (DeadLetterReplayed). A claim names the process holding it; a claim whose holder is gone
+ * (it died between claim and send, or between send and completion) can be taken over by a
+ * later replay, which sends again: at least once, never lost. A send that fails gives the
+ * claim back (DeadLetterReplayReleased): the entry is dead again.
  */
 
 export interface DeadMessage {
@@ -17,17 +25,33 @@ export interface DeadMessage {
   lastFailureAt: string;
 }
 
+/** Who holds a replay: the claim's id, and the broker (node and its instance, new at each start) that made it. */
+export interface Claimant {
+  claimId: string;
+  nodeID: string;
+  instanceID: string;
+}
+
+export type ReplayClaim = { id: string; nodeID: string; instanceID: string; at: string };
+
 export type DeadLetterCommand =
   | { type: "RecordDeadLetter"; data: { entryId: string; message: DeadMessage }; metadata: { now: string } }
-  | { type: "ReplayDeadLetter"; data: { entryId: string }; metadata: { now: string } }
+  /** `takeOver`: the id of the claim in place that the caller found abandoned (its holder is gone). */
+  | { type: "ReplayDeadLetter"; data: Claimant & { entryId: string; takeOver?: string }; metadata: { now: string } }
+  | { type: "CompleteReplay"; data: { entryId: string; claimId: string }; metadata: { now: string } }
+  | { type: "ReleaseReplay"; data: { entryId: string; claimId: string; reason: string }; metadata: { now: string } }
   | { type: "PurgeDeadLetter"; data: { entryId: string; reason: string }; metadata: { now: string } };
 
 export type DeadLetterEvent =
   | { type: "MessageDeadLettered"; data: DeadMessage & { entryId: string; at: string } }
-  | { type: "DeadLetterReplayed"; data: { entryId: string; at: string } }
+  | { type: "DeadLetterReplayClaimed"; data: Claimant & { entryId: string; at: string } }
+  /** The message was sent back. Without `claimId` when recorded before claims existed. */
+  | { type: "DeadLetterReplayed"; data: { entryId: string; claimId?: string; at: string } }
+  | { type: "DeadLetterReplayReleased"; data: { entryId: string; claimId: string; reason: string; at: string } }
   | { type: "DeadLetterPurged"; data: { entryId: string; reason: string; at: string } };
 
-export type DeadLetterStatus = "dead" | "replayed" | "purged";
+/** "replaying": claimed by a replay that has not completed (it is sending, or its process died). */
+export type DeadLetterStatus = "dead" | "replaying" | "replayed" | "purged";
 
 export type DeadLetterEntry =
   | { status: "none" }
@@ -41,9 +65,17 @@ export type DeadLetterEntry =
       deadLetteredAt: string;
       replayedAt: string | null;
       purge: { reason: string; at: string } | null;
+      /** The replay holding the entry while it is "replaying". */
+      claim: ReplayClaim | null;
     };
 
-export type DeadLetterErrorCode = "DEAD_LETTER_NOT_FOUND" | "DEAD_LETTER_PURGED" | "DEAD_LETTER_REPLAYED";
+export type DeadLetterErrorCode =
+  | "DEAD_LETTER_NOT_FOUND"
+  | "DEAD_LETTER_PURGED"
+  | "DEAD_LETTER_REPLAYED"
+  | "DEAD_LETTER_REPLAYING"
+  /** Another operation appended to the entry between this one's read and its append. */
+  | "DEAD_LETTER_CONFLICT";
 
 export function initialState(): DeadLetterEntry {
   return { status: "none" };
@@ -59,12 +91,25 @@ export function decide(command: DeadLetterCommand, state: DeadLetterEntry): Dead
       return [{ type: "MessageDeadLettered", data: { ...message, entryId, at } }];
     }
     case "ReplayDeadLetter": {
-      const entry = existing(state, command.data.entryId);
+      const { takeOver, entryId, ...claimant } = command.data;
+      const entry = existing(state, entryId);
       if (entry.status === "replayed") return [];
       if (entry.status === "purged") {
         throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_PURGED", `dead letter ${entry.id} was purged`, { reason: entry.purge?.reason });
       }
-      return [{ type: "DeadLetterReplayed", data: { entryId: entry.id, at } }];
+      if (entry.status === "replaying" && entry.claim?.id !== takeOver) throw replaying(entry);
+      return [{ type: "DeadLetterReplayClaimed", data: { entryId: entry.id, ...claimant, at } }];
+    }
+    case "CompleteReplay": {
+      const entry = existing(state, command.data.entryId);
+      // A claim taken over, or ended by a new death of the message, is no longer this replay's.
+      if (!holds(entry, command.data.claimId)) return [];
+      return [{ type: "DeadLetterReplayed", data: { entryId: entry.id, claimId: command.data.claimId, at } }];
+    }
+    case "ReleaseReplay": {
+      const entry = existing(state, command.data.entryId);
+      if (!holds(entry, command.data.claimId)) return [];
+      return [{ type: "DeadLetterReplayReleased", data: { entryId: entry.id, claimId: command.data.claimId, reason: command.data.reason, at } }];
     }
     case "PurgeDeadLetter": {
       const entry = existing(state, command.data.entryId);
@@ -72,6 +117,8 @@ export function decide(command: DeadLetterCommand, state: DeadLetterEntry): Dead
       if (entry.status === "replayed") {
         throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_REPLAYED", `dead letter ${entry.id} was replayed; nothing to purge`);
       }
+      // The message may be on its way already: replay it to the end instead.
+      if (entry.status === "replaying") throw replaying(entry);
       return [{ type: "DeadLetterPurged", data: { entryId: entry.id, reason: command.data.reason, at } }];
     }
     default: {
@@ -95,12 +142,19 @@ export function evolve(state: DeadLetterEntry, event: DeadLetterEvent): DeadLett
         deadLetteredAt: at,
         replayedAt: before.replayedAt,
         purge: null,
+        claim: null,
       };
     }
+    case "DeadLetterReplayClaimed": {
+      const { entryId: _entryId, claimId, at, ...claimant } = event.data;
+      return state.status === "none" ? state : { ...state, status: "replaying", claim: { id: claimId, ...claimant, at } };
+    }
     case "DeadLetterReplayed":
-      return state.status === "none" ? state : { ...state, status: "replayed", replays: state.replays + 1, replayedAt: event.data.at };
+      return state.status === "none" ? state : { ...state, status: "replayed", replays: state.replays + 1, replayedAt: event.data.at, claim: null };
+    case "DeadLetterReplayReleased":
+      return state.status === "none" ? state : { ...state, status: "dead", claim: null };
     case "DeadLetterPurged":
-      return state.status === "none" ? state : { ...state, status: "purged", purge: { reason: event.data.reason, at: event.data.at } };
+      return state.status === "none" ? state : { ...state, status: "purged", purge: { reason: event.data.reason, at: event.data.at }, claim: null };
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);
@@ -108,7 +162,17 @@ export function evolve(state: DeadLetterEntry, event: DeadLetterEvent): DeadLett
   }
 }
 
-function existing(state: DeadLetterEntry, entryId: string): Exclude<DeadLetterEntry, { status: "none" }> {
+type Entry = Exclude<DeadLetterEntry, { status: "none" }>;
+
+function holds(entry: Entry, claimId: string): boolean {
+  return entry.status === "replaying" && entry.claim?.id === claimId;
+}
+
+function replaying(entry: Entry): DomainError<DeadLetterErrorCode> {
+  return new DomainError<DeadLetterErrorCode>("DEAD_LETTER_REPLAYING", `dead letter ${entry.id} is being replayed`, { claimedAt: entry.claim?.at });
+}
+
+function existing(state: DeadLetterEntry, entryId: string): Entry {
   if (state.status === "none") throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_NOT_FOUND", `dead letter ${entryId} not found`);
   return state;
 }
