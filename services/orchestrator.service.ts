@@ -1,6 +1,6 @@
 import { Context, Errors } from "moleculer";
 import { ServiceSchemaFor } from "../lib/service-schema";
-import { ConsumeOptions, Consumer, Delivery } from "../adapters/bus/port";
+import { ConsumeOptions, Consumer, Delivery, HandBack } from "../adapters/bus/port";
 import { EventMetadata } from "../adapters/event-store";
 import { FraudDecision } from "../domain/antifraud";
 import { DomainError } from "../domain/errors";
@@ -13,6 +13,8 @@ import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { PaymentAnswer } from "./payments.service";
+import { KillSwitch, breakerGate } from "./orchestrator/kill-switch";
+import { typedText } from "../lib/typed-text";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;
@@ -34,6 +36,8 @@ type OrchestratorThis = WithEventStore &
   WithBus & {
     sagas: AggregateRepository<SagaCommand, SagaEvent, OrderSaga>;
     consumer: Consumer | undefined;
+    killSwitch: KillSwitch | undefined;
+    callParticipant<T>(action: string, params: object): Promise<T>;
     handleDelivery(delivery: Delivery): Promise<void>;
     drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void>;
     perform(action: SagaAction): Promise<StepResult>;
@@ -52,6 +56,12 @@ export interface Redelivery {
 }
 
 const RECENT_REDELIVERIES = 50;
+/** When the broker's options do not say how long a breaker stays open. */
+const DEFAULT_HALF_OPEN_MS = 10_000;
+
+interface BreakerEvent {
+  action: string;
+}
 
 /** The orchestrator's own queue, bound to the order events that start or stop a saga. */
 export const ORCHESTRATOR_QUEUE = "orchestrator";
@@ -70,6 +80,16 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
     name: "orchestrator",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],
 
+    events: {
+      // The breakers that count are this node's: they guard the calls this orchestrator makes.
+      "$circuit-breaker.half-opened"(this: OrchestratorThis, ctx: Context<BreakerEvent>) {
+        if (ctx.nodeID === this.broker.nodeID) this.killSwitch?.letsThrough(ctx.params.action);
+      },
+      "$circuit-breaker.closed"(this: OrchestratorThis, ctx: Context<BreakerEvent>) {
+        if (ctx.nodeID === this.broker.nodeID) this.killSwitch?.letsThrough(ctx.params.action);
+      },
+    },
+
     actions: {
       redeliveries: {
         visibility: "public",
@@ -79,7 +99,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
       },
 
       get: {
-        params: { $$strict: true, orderId: { type: "string", min: 1, max: ORDER_LIMITS.maxIdLength } },
+        params: { $$strict: true, orderId: typedText(ORDER_LIMITS.maxIdLength) },
         async handler(this: OrchestratorThis, ctx: Context<{ orderId: string }>): Promise<SagaView> {
           const { state, events } = await this.sagas.load(ctx.params.orderId);
           if (state.status === "initial") {
@@ -160,26 +180,39 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
         this.broker.metrics.observe(appMetric(this.broker, "sagaDuration"), (Date.parse(state.endedAt) - Date.parse(state.startedAt)) / 1000, labels);
       },
 
+      /**
+       * Calls a participant. A failure while its circuit breaker is not closed says nothing
+       * about the message: it goes back without spending an attempt (see KillSwitch).
+       */
+      async callParticipant<T>(this: OrchestratorThis, action: string, params: object): Promise<T> {
+        try {
+          return await this.broker.call<T, object>(action, params);
+        } catch (error) {
+          if (error instanceof Errors.MoleculerClientError || !this.killSwitch?.blocks(action)) throw error;
+          throw new HandBack(`the circuit breaker of ${action} is open: ${(error as Error).message}`);
+        }
+      },
+
       async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {
         switch (action.type) {
           case "CheckFraud": {
             const { orderId, customerId, amount, currency } = action.order;
-            const answer = await this.broker.call<FraudDecision, object>("antifraud.check", { orderId, customerId, total: amount, currency });
+            const answer = await this.callParticipant<FraudDecision>("antifraud.check", { orderId, customerId, total: amount, currency });
             return answer.decision === "approved" ? { kind: "succeeded" } : { kind: "refused", detail: answer.reason };
           }
           case "AuthorizePayment": {
-            const answer = await this.broker.call<PaymentAnswer, object>("payments.authorize", action.order);
+            const answer = await this.callParticipant<PaymentAnswer>("payments.authorize", action.order);
             return answer.status === "declined" ? { kind: "refused", detail: answer.reason ?? "DECLINED" } : { kind: "succeeded" };
           }
           case "ConfirmOrder":
-            return settleOrder(this.broker.call("orders.confirm", { id: action.orderId }), "ORDER_ALREADY_CONFIRMED");
+            return settleOrder(this.callParticipant("orders.confirm", { id: action.orderId }), "ORDER_ALREADY_CONFIRMED");
           case "RejectOrder":
             return settleOrder(
-              this.broker.call("orders.reject", { id: action.orderId, reason: action.reason }),
+              this.callParticipant("orders.reject", { id: action.orderId, reason: action.reason }),
               "ORDER_ALREADY_REJECTED",
             );
           case "Compensate":
-            await this.broker.call("payments.void", { orderId: action.orderId });
+            await this.callParticipant("payments.void", { orderId: action.orderId });
             return { kind: "succeeded" };
           default: {
             const unknown: never = action;
@@ -201,9 +234,18 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
         (delivery: Delivery) => this.handleDelivery(delivery),
         consume,
       );
+      const halfOpenMs = this.broker.options.circuitBreaker?.halfOpenTime ?? DEFAULT_HALF_OPEN_MS;
+      this.killSwitch = new KillSwitch({
+        consumer: this.consumer,
+        queue: ORCHESTRATOR_QUEUE,
+        gate: (action) => breakerGate(this.broker, action),
+        maxPauseMs: 2 * halfOpenMs,
+        logger: this.logger,
+      });
     },
 
     async stopped() {
+      this.killSwitch?.stop();
       await this.consumer?.stop();
     },
   };

@@ -51,13 +51,19 @@ export interface AmqpConsumerOptions {
 /**
  * A consumer on a channel of its own, with its own prefetch. When the channel is lost (with the
  * connection or alone) it opens a new one and consumes again; RabbitMQ redelivers what was
- * unacked on the old one.
+ * unacked on the old one. pause() cancels the subscription (basic.cancel) and keeps the
+ * channel, so what is in flight is still acked on it; resume() subscribes again. A channel
+ * reopened while paused is not subscribed.
  */
 export class AmqpConsumer implements Consumer {
-  private current?: { channel: DeliveryChannel; consumerTag: string };
+  /** The channel, and the consumer tag while subscribed. */
+  private current?: { channel: DeliveryChannel; consumerTag?: string };
   private readonly inFlight = new Set<Promise<void>>();
-  private resuming = false;
+  private reopening = false;
   private stopping?: Promise<void>;
+  private paused = false;
+  /** Subscribing and cancelling one at a time, each bringing the channel to what `paused` says. */
+  private switching: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: AmqpConsumerOptions) {}
 
@@ -72,6 +78,42 @@ export class AmqpConsumer implements Consumer {
     return this.stopping;
   }
 
+  pause(): Promise<void> {
+    this.paused = true;
+    return this.reconcile();
+  }
+
+  resume(): Promise<void> {
+    this.paused = false;
+    return this.reconcile();
+  }
+
+  private reconcile(): Promise<void> {
+    this.switching = this.switching.then(async () => {
+      const current = this.current;
+      if (!current?.channel.isOpen || this.stopping) return;
+      const { channel } = current;
+      try {
+        if (this.paused && current.consumerTag !== undefined) {
+          const consumerTag = current.consumerTag;
+          current.consumerTag = undefined;
+          await channel.channel.cancel(consumerTag);
+        } else if (!this.paused && current.consumerTag === undefined) {
+          current.consumerTag = await this.subscribe(channel);
+        }
+      } catch (error) {
+        // The channel is gone: the next one is opened by onClosed() in the state `paused` says.
+        this.options.logger.warn(`Switching the consumer of ${this.options.queue} failed: ${messageOf(error)}`);
+      }
+    });
+    return this.switching;
+  }
+
+  private async subscribe(channel: DeliveryChannel): Promise<string> {
+    const { consumerTag } = await channel.channel.consume(this.options.queue, (message) => this.onMessage(message, channel));
+    return consumerTag;
+  }
+
   private async open(model: ChannelModel): Promise<void> {
     const { queue, logger } = this.options;
     const channel = new DeliveryChannel(await model.createChannel());
@@ -80,13 +122,14 @@ export class AmqpConsumer implements Consumer {
     try {
       await this.options.declare(channel.channel);
       await channel.channel.prefetch(this.options.prefetch);
-      const { consumerTag } = await channel.channel.consume(queue, (message) => this.onMessage(message, channel));
+      const consumerTag = this.paused ? undefined : await this.subscribe(channel);
       if (!channel.isOpen) throw new Error(`The channel of ${queue} closed while it was being opened`);
       if (this.stopping) {
         await channel.close();
         return;
       }
       this.current = { channel, consumerTag };
+      await this.reconcile(); // a pause() or resume() that came while it was opening
     } catch (error) {
       await channel.close();
       throw error;
@@ -113,12 +156,12 @@ export class AmqpConsumer implements Consumer {
   private onClosed(channel: DeliveryChannel): void {
     if (this.current?.channel !== channel) return;
     this.current = undefined;
-    if (!this.stopping) void this.resume();
+    if (!this.stopping) void this.reopen();
   }
 
-  private async resume(): Promise<void> {
-    if (this.resuming) return;
-    this.resuming = true;
+  private async reopen(): Promise<void> {
+    if (this.reopening) return;
+    this.reopening = true;
     for (let failures = 0; !this.stopping; failures += 1) {
       try {
         const { model } = await this.options.connection.connected(Infinity);
@@ -132,12 +175,13 @@ export class AmqpConsumer implements Consumer {
         await new Promise((resolve) => setTimeout(resolve, reconnectDelay(failures)).unref());
       }
     }
-    this.resuming = false;
+    this.reopening = false;
   }
 
   private async stopConsuming(): Promise<void> {
+    await this.switching;
     const current = this.current;
-    if (current?.channel.isOpen) {
+    if (current?.channel.isOpen && current.consumerTag !== undefined) {
       await current.channel.channel.cancel(current.consumerTag).catch(() => undefined); // lost meanwhile
     }
     await settleWithin(this.inFlight, this.options.stopTimeoutMs);

@@ -68,6 +68,20 @@ export function retryCopyOptions(message: ConsumeMessage, failures: FailureHisto
   return { ...publishOptions(messageIdOf(message), headers), expiration: String(delayMs) };
 }
 
+/**
+ * The copy that replaces a message handed back (see HandBack): the same attempt and failure
+ * history, and the topic, which the default exchange it goes through would lose. A fresh
+ * message, so the quorum queue's delivery count of the original does not follow it.
+ */
+export function handBackCopyOptions(message: ConsumeMessage): Options.Publish {
+  const failures = failureHistoryOf(message);
+  const headers: Headers = {
+    ...(failures ? failedCopyHeaders(message, failures) : { ...applicationHeaders(headersOf(message)), [X.topic]: topicOf(message) }),
+    [X.attempt]: attemptOf(message),
+  };
+  return publishOptions(messageIdOf(message), headers);
+}
+
 /** The copy given up on after its last attempt. */
 export function deadLetterCopyOptions(
   message: ConsumeMessage,

@@ -8,6 +8,7 @@ import {
   encode,
   failureHistoryOf,
   firstAttemptHeaders,
+  handBackCopyOptions,
   publishOptions,
   retryCopyOptions,
   toDeadLetter,
@@ -22,6 +23,7 @@ import {
   ConsumeOptions,
   Consumer,
   DeadLetter,
+  HandBack,
   Handler,
   MessageBus,
   OutgoingMessage,
@@ -83,6 +85,11 @@ export class AmqpMessageBus implements MessageBus {
     const options = publishOptions(message.messageId, applicationHeaders(message.headers));
     const { eventsExchange } = this.topology;
     await this.connection.publish(eventsExchange, message.topic, encode(message.payload), options, this.reconnectWaitMs);
+  }
+
+  /** RabbitMQ keeps a confirmed persistent message on its disk: the confirm is all it takes. */
+  publishDurably(message: OutgoingMessage): Promise<void> {
+    return this.publish(message);
   }
 
   async consume(queue: string, topics: readonly string[], handler: Handler, options: ConsumeOptions): Promise<Consumer> {
@@ -159,13 +166,24 @@ export class AmqpMessageBus implements MessageBus {
       // With its channel gone, the message is RabbitMQ's again: it will be redelivered as it is.
       if (!channel.isOpen) return;
       try {
-        await this.retryOrDeadLetter(queue, policy, message, error);
+        if (error instanceof HandBack) await this.handBack(queue, message);
+        else await this.retryOrDeadLetter(queue, policy, message, error);
         channel.ack(message);
       } catch (publishError) {
         this.logger.error(`Could not schedule the retry of a message of ${queue}: ${messageOf(publishError)}`);
         channel.requeue(message);
       }
     }
+  }
+
+  /**
+   * Puts a copy back at the end of the work queue, confirmed before the original is acked. A
+   * nack with requeue would count as a delivery, and the quorum queue's delivery limit would
+   * dead-letter a message handed back that often.
+   */
+  private handBack(queue: string, message: ConsumeMessage): Promise<void> {
+    const workQueue = this.topology.workQueue(queue);
+    return this.connection.publish("", workQueue, message.content, handBackCopyOptions(message), 0);
   }
 
   /** Publishes the copy that replaces the failed message, confirmed before the original is acked. */

@@ -6,6 +6,8 @@ export class ConsumerSet {
 
   track(consumer: Consumer): Consumer {
     const tracked: Consumer = {
+      pause: () => consumer.pause(),
+      resume: () => consumer.resume(),
       stop: async () => {
         await consumer.stop();
         this.running.delete(tracked);

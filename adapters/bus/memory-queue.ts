@@ -5,6 +5,8 @@ export interface MemoryConsumerOptions<T> {
   prefetch: number;
   stopTimeoutMs: number;
   handle(item: T): Promise<void>;
+  /** Called when handle() resolved (the ack), unless stop() already gave the item back. */
+  onSuccess?(item: T): void;
   /** Called when handle() throws, unless stop() already gave the item back. */
   onFailure(item: T, error: unknown): void;
 }
@@ -70,6 +72,7 @@ interface Taken<T> {
 class MemoryConsumer<T> implements Consumer {
   private readonly taken = new Set<Taken<T>>();
   private stopping?: Promise<void>;
+  private paused = false;
 
   constructor(
     private readonly queue: MemoryQueue<T>,
@@ -77,7 +80,18 @@ class MemoryConsumer<T> implements Consumer {
   ) {}
 
   get hasRoom(): boolean {
-    return !this.stopping && this.taken.size < this.options.prefetch;
+    return !this.stopping && !this.paused && this.taken.size < this.options.prefetch;
+  }
+
+  /** Like basic.cancel: what was taken is still handled; nothing more is taken until resume(). */
+  async pause(): Promise<void> {
+    this.paused = true;
+  }
+
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    this.paused = false;
+    this.queue.dispatch();
   }
 
   take(item: T): void {
@@ -97,7 +111,7 @@ class MemoryConsumer<T> implements Consumer {
     if (!this.taken.has(taken)) return;
     taken.done = this.options.handle(taken.item).then(
       () => {
-        this.settle(taken);
+        if (this.settle(taken)) this.options.onSuccess?.(taken.item);
       },
       (error: unknown) => {
         if (this.settle(taken)) this.options.onFailure(taken.item, error);

@@ -7,6 +7,7 @@ import {
   Consumer,
   DeadLetter,
   Delivery,
+  HandBack,
   Handler,
   Headers,
   JsonObject,
@@ -15,6 +16,7 @@ import {
   RetryPolicy,
   retryDelay,
 } from "./port";
+import { Settlement, Settlements } from "./settlement";
 import { topicMatches } from "./topic-pattern";
 
 export interface MemoryMessageBusOptions {
@@ -32,6 +34,14 @@ interface StoredMessage {
   headers: Headers;
   attempt: number;
   failures?: FailureHistory;
+  /** Set when publishDurably() waits for this message's copies to be settled. */
+  settlement?: Settlement;
+}
+
+/** A dead letter as the dead-letter queue holds it. */
+interface StoredDeadLetter {
+  content: string;
+  settlement?: Settlement;
 }
 
 interface BoundQueue {
@@ -42,7 +52,8 @@ interface BoundQueue {
 /** The bus inside one process, with the AMQP adapter's semantics (see port.ts). */
 export class MemoryMessageBus implements MessageBus {
   private readonly queues = new Map<string, BoundQueue>();
-  private readonly deadLetters = new MemoryQueue<string>();
+  private readonly deadLetters = new MemoryQueue<StoredDeadLetter>();
+  private readonly settlements = new Settlements();
   private readonly consumers = new ConsumerSet();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly stopTimeoutMs: number;
@@ -55,12 +66,15 @@ export class MemoryMessageBus implements MessageBus {
   }
 
   async publish(message: OutgoingMessage): Promise<void> {
-    this.assertOpen();
-    const content = JSON.stringify(message.payload);
-    for (const queue of this.queues.values()) {
-      if ([...queue.bindings].some((pattern) => topicMatches(pattern, message.topic))) {
-        queue.messages.enqueue(firstAttempt(message, content));
-      }
+    this.route(message);
+  }
+
+  /** Resolves once every copy is settled: until then the message lives only in this process. */
+  publishDurably(message: OutgoingMessage): Promise<void> {
+    try {
+      return this.route(message, (copies) => this.settlements.create(copies))?.settled ?? Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
@@ -74,6 +88,7 @@ export class MemoryMessageBus implements MessageBus {
         prefetch: options.prefetch,
         stopTimeoutMs: this.stopTimeoutMs,
         handle: (message) => handler(toDelivery(queue, message)),
+        onSuccess: (message) => message.settlement?.settleOne(),
         onFailure: (message, error) => this.retryOrDeadLetter(queue, bound, message, error, options.retry),
       }),
     );
@@ -85,7 +100,8 @@ export class MemoryMessageBus implements MessageBus {
       this.deadLetters.subscribe({
         prefetch: 1,
         stopTimeoutMs: this.stopTimeoutMs,
-        handle: (deadLetter) => handler(JSON.parse(deadLetter) as DeadLetter),
+        handle: (deadLetter) => handler(JSON.parse(deadLetter.content) as DeadLetter),
+        onSuccess: (deadLetter) => deadLetter.settlement?.settleOne(),
         onFailure: (deadLetter) => this.deadLetters.returnToHead([deadLetter]),
       }),
     );
@@ -111,6 +127,20 @@ export class MemoryMessageBus implements MessageBus {
     await this.consumers.stopAll();
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
+    this.settlements.abandonAll(new Error("The message bus closed before the message was settled"));
+  }
+
+  /** Puts a copy of the message on every queue bound to its topic; with `track`, one settlement for them all. */
+  private route(message: OutgoingMessage, track?: (copies: number) => Settlement): Settlement | undefined {
+    this.assertOpen();
+    const targets = [...this.queues.values()].filter((queue) =>
+      [...queue.bindings].some((pattern) => topicMatches(pattern, message.topic)),
+    );
+    if (targets.length === 0) return undefined;
+    const content = JSON.stringify(message.payload);
+    const settlement = track?.(targets.length);
+    for (const queue of targets) queue.messages.enqueue({ ...firstAttempt(message, content), ...(settlement ? { settlement } : {}) });
+    return settlement;
   }
 
   private retryOrDeadLetter(
@@ -120,6 +150,10 @@ export class MemoryMessageBus implements MessageBus {
     error: unknown,
     policy: RetryPolicy,
   ): void {
+    if (error instanceof HandBack) {
+      bound.messages.enqueue(message); // as it came: same attempt, same failure history
+      return;
+    }
     const failures = recordFailure(message.failures, error, new Date());
     if (message.attempt < policy.attempts) {
       const timer = setTimeout(() => {
@@ -141,7 +175,7 @@ export class MemoryMessageBus implements MessageBus {
       firstFailureAt: failures.firstFailureAt,
       lastFailureAt: failures.lastFailureAt,
     };
-    this.deadLetters.enqueue(JSON.stringify(deadLetter));
+    this.deadLetters.enqueue({ content: JSON.stringify(deadLetter), ...(message.settlement ? { settlement: message.settlement } : {}) });
   }
 
   private boundQueue(queue: string): BoundQueue {

@@ -47,7 +47,27 @@ export interface ConsumeOptions {
 
 export type Handler = (delivery: Delivery) => Promise<void>;
 
+/**
+ * Thrown by a handler to give its message back without spending an attempt: the message is
+ * delivered again later with the same attempt number and failure history, and is neither
+ * retried after a delay nor dead-lettered for it. For a failure that says nothing about the
+ * message (the participant's circuit breaker is open): the handler should pause its consumer
+ * too, or the message comes straight back to it.
+ */
+export class HandBack extends Error {
+  override readonly name = "HandBack";
+}
+
 export interface Consumer {
+  /**
+   * Stops taking messages (a kill switch): handlers in flight finish and their messages are
+   * acked, retried or handed back as usual; the rest waits in the queue. Idempotent.
+   */
+  pause(): Promise<void>;
+
+  /** Takes messages again after pause(); idempotent. */
+  resume(): Promise<void>;
+
   /**
    * Stops taking messages, waits for the handlers in flight (their messages are then acked,
    * or retried when they throw), and gives back what was received but not started. The wait
@@ -79,6 +99,16 @@ export interface DeadLetter {
 export interface MessageBus {
   /** Resolves once the broker has taken responsibility for the message (publisher confirm). */
   publish(message: OutgoingMessage): Promise<void>;
+
+  /**
+   * Publishes, resolving once the message no longer depends on this process. On RabbitMQ that
+   * is the publisher confirm, as for publish(): the broker's disk has it. The memory bus dies
+   * with its process, so there it resolves once every queue the message was routed to has
+   * settled it: its consumer acked it, or it was dead-lettered and the dead-letter consumer
+   * took it (a message routed to no queue is settled at once). It rejects when the bus closes
+   * first. An outbox relay moves its checkpoint past a message only when this resolved.
+   */
+  publishDurably(message: OutgoingMessage): Promise<void>;
 
   /**
    * Declares the queue (idempotently), binds it to the topics and calls the handler for each

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { DeadLetter, Delivery, MAX_STACK_LENGTH, MessageBus, OutgoingMessage, RetryPolicy } from "../../adapters/bus";
+import { DeadLetter, Delivery, HandBack, MAX_STACK_LENGTH, MessageBus, OutgoingMessage, RetryPolicy } from "../../adapters/bus";
 import { waitFor } from "../../lib/wait-for";
-import { amqpFixture, messageBusFixtures, runsOnRabbitMq } from "../support/message-buses";
+import { amqpFixture, memoryFixture, messageBusFixtures, runsOnRabbitMq } from "../support/message-buses";
 import { RABBITMQ_URL, closeConnectionsNamed, rabbitmqctl } from "../support/rabbitmq";
 
 const retry: RetryPolicy = { attempts: 3, baseMs: 20, maxMs: 100 };
@@ -63,6 +63,17 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
 
     await waitFor(() => orchestrator.received.length === 1);
     expect(orchestrator.received[0]).toEqual({ ...message, queue: "orchestrator", attempt: 1 });
+  });
+
+  it("delivers a message given to publishDurably like a published one, and resolves", async () => {
+    const orchestrator = recorder();
+    await bus.consume("durable", ["OrderCreated"], orchestrator.handler, options);
+    const message = aMessage("OrderCreated");
+
+    await bus.publishDurably(message);
+
+    await waitFor(() => orchestrator.received.length === 1);
+    expect(orchestrator.received[0]).toEqual({ ...message, queue: "durable", attempt: 1 });
   });
 
   it("routes by topic patterns: * is exactly one word, # is zero or more", async () => {
@@ -263,6 +274,69 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     expect(fixed.received[0]).toEqual({ ...message, queue: "replayed", attempt: 1 });
   });
 
+  it("takes a message handed back without spending an attempt: same attempt and failure history, dead-lettered only after `attempts` real failures", async () => {
+    const dead = recorder<DeadLetter>();
+    await bus.consumeDeadLetters(dead.handler);
+    const outcomes = ["fail", "hand back", "hand back", "fail", "hand back", "fail"];
+    const worker = recorder(async (_delivery, index) => {
+      if (outcomes[index] === "hand back") throw new HandBack("circuit breaker open");
+      throw new TypeError(`failure ${index}`);
+    });
+    await bus.consume("handed-back", ["OrderCreated"], worker.handler, options);
+    const message = aMessage("OrderCreated");
+
+    await bus.publish(message);
+
+    await waitFor(() => dead.received.length === 1);
+    expect(worker.received.map((delivery) => delivery.attempt)).toEqual([1, 2, 2, 2, 3, 3]);
+    const [afterFirst, ...handedBack] = worker.received.slice(1, 4).map((delivery) => delivery.lastFailureAt);
+    expect(handedBack).toEqual([afterFirst, afterFirst]);
+    expect(worker.received[2]).toEqual({ ...message, queue: "handed-back", attempt: 2, lastFailureAt: afterFirst });
+    expect(dead.received[0]).toMatchObject({ messageId: message.messageId, attempts: 3, error: { name: "TypeError", message: "failure 5" } });
+  });
+
+  it("pauses: the messages wait in the queue while handlers in flight finish and ack; resume delivers them", async () => {
+    const inFlight = gate();
+    const worker = recorder((_delivery, index) => (index === 0 ? inFlight.opened : Promise.resolve()));
+    const consumer = await bus.consume("paused", ["OrderCreated"], worker.handler, options);
+    const first = aMessage("OrderCreated");
+    await bus.publish(first);
+    await waitFor(() => worker.received.length === 1);
+
+    await consumer.pause();
+    await consumer.pause(); // idempotent
+    const waiting = [aMessage("OrderCreated"), aMessage("OrderCreated"), aMessage("OrderCreated")];
+    for (const message of waiting) await bus.publish(message);
+    inFlight.open();
+
+    await waitFor(async () => (await bus.queueDepth("paused")) === 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(worker.received).toHaveLength(1);
+    await consumer.resume();
+    await consumer.resume();
+    await waitFor(() => worker.received.length === 4);
+    expect(worker.received.map((delivery) => delivery.messageId)).toEqual([first, ...waiting].map((message) => message.messageId));
+    await waitFor(async () => (await bus.queueDepth("paused")) === 0);
+    // The message in flight during the pause was acked: it never comes again.
+    await bus.publish(aMessage("OrderCreated"));
+    await waitFor(() => worker.received.length === 5);
+    expect(worker.received.filter((delivery) => delivery.messageId === first.messageId)).toHaveLength(1);
+  });
+
+  it("stops a paused consumer, and a consumer started on its queue takes what waited", async () => {
+    const consumer = await bus.consume("paused-then-stopped", ["OrderCreated"], async () => undefined, options);
+    await consumer.pause();
+    const message = aMessage("OrderCreated");
+    await bus.publish(message);
+
+    await consumer.stop();
+    const next = recorder();
+    await bus.consume("paused-then-stopped", ["OrderCreated"], next.handler, options);
+
+    await waitFor(() => next.received.length === 1);
+    expect(next.received[0]).toEqual({ ...message, queue: "paused-then-stopped", attempt: 1 });
+  });
+
   it("refuses sendToQueue to a queue nobody declared", async () => {
     await expect(bus.sendToQueue("nobody-consumes-this", aMessage("OrderCreated"))).rejects.toThrow();
   });
@@ -285,6 +359,94 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.close();
     await expect(bus.ping()).rejects.toThrow();
     await expect(bus.publish(aMessage("OrderCreated"))).rejects.toThrow();
+  });
+});
+
+/** Whether a promise has settled yet, without waiting for it. */
+async function isDone(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe("MessageBus on memory: publishDurably resolves once the message no longer lives only in this process", () => {
+  const fixture = memoryFixture();
+  let bus: MessageBus;
+
+  beforeEach(async () => {
+    bus = await fixture.open();
+  });
+
+  afterEach(() => fixture.closeAll());
+
+  it("waits until every queue the message was routed to has acked it", async () => {
+    const slow = gate();
+    await bus.consume("fast", ["OrderCreated"], async () => undefined, options);
+    const held = recorder(() => slow.opened);
+    await bus.consume("slow", ["OrderCreated"], held.handler, options);
+
+    const publishing = bus.publishDurably(aMessage("OrderCreated"));
+
+    await waitFor(() => held.received.length === 1);
+    expect(await isDone(publishing)).toBe(false);
+    slow.open();
+    await expect(publishing).resolves.toBeUndefined();
+  });
+
+  it("waits through retries for the attempt that succeeds", async () => {
+    const flaky = recorder(async (_delivery, index) => {
+      if (index < 2) throw new Error("participant unavailable");
+    });
+    await bus.consume("flaky", ["OrderCreated"], flaky.handler, options);
+
+    await bus.publishDurably(aMessage("OrderCreated"));
+
+    expect(flaky.received.map((delivery) => delivery.attempt)).toEqual([1, 2, 3]);
+  });
+
+  it("waits for a dead-lettered message until the dead-letter consumer took it", async () => {
+    await bus.consume("doomed", ["OrderCreated"], failWith("chaos on"), { prefetch: 1, retry: { ...retry, attempts: 1 } });
+
+    const publishing = bus.publishDurably(aMessage("OrderCreated"));
+
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await isDone(publishing)).toBe(false);
+    const dead = recorder<DeadLetter>();
+    await bus.consumeDeadLetters(dead.handler);
+    await expect(publishing).resolves.toBeUndefined();
+    expect(dead.received).toHaveLength(1);
+  });
+
+  it("keeps a message given back by a stopping consumer unsettled until another one acks it", async () => {
+    const impatient = await fixture.open({ stopTimeoutMs: 50 });
+    const stuck = gate();
+    const first = await impatient.consume("handed-back", ["OrderCreated"], () => stuck.opened, { prefetch: 1, retry });
+    const publishing = impatient.publishDurably(aMessage("OrderCreated"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    await first.stop();
+    stuck.open(); // acks nothing: the message was given back already
+    expect(await isDone(publishing)).toBe(false);
+    await impatient.consume("handed-back", ["OrderCreated"], async () => undefined, { prefetch: 1, retry });
+    await expect(publishing).resolves.toBeUndefined();
+  });
+
+  it("resolves at once for a message routed to no queue", async () => {
+    await expect(bus.publishDurably(aMessage("NobodyListens"))).resolves.toBeUndefined();
+  });
+
+  it("rejects when the bus closes with the message unsettled", async () => {
+    const parking = await bus.consume("parked", ["OrderParked"], async () => undefined, options);
+    await parking.stop();
+
+    const publishing = bus.publishDurably(aMessage("OrderParked"));
+    await bus.close();
+
+    await expect(publishing).rejects.toThrow("closed before the message was settled");
   });
 });
 
@@ -345,6 +507,41 @@ describeOnRabbitMq(`MessageBus on RabbitMQ (${RABBITMQ_URL})`, () => {
     await waitFor(() => worker.received.length === 3);
     expect(fixture.logger.lines.filter((line) => line.text.includes("PRECONDITION_FAILED"))).toEqual([]);
     expect(await bus.queueDepth("work")).toBe(0);
+  }, 20_000);
+
+  it("hands a message back more often than the quorum delivery limit without RabbitMQ dead-lettering it", async () => {
+    const bus = await fixture.open({ deliveryLimit: 1 });
+    const dead = recorder<DeadLetter>();
+    await bus.consumeDeadLetters(dead.handler);
+    const worker = recorder(async (_delivery, index) => {
+      if (index < 4) throw new HandBack("circuit breaker open");
+    });
+    await bus.consume("limited", ["Work"], worker.handler, { prefetch: 1, retry });
+
+    await bus.publish(aMessage("Work"));
+
+    await waitFor(() => worker.received.length === 5);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(worker.received.map((delivery) => delivery.attempt)).toEqual([1, 1, 1, 1, 1]);
+    expect(dead.received).toEqual([]);
+    expect(await bus.queueDepth("limited")).toBe(0);
+  });
+
+  it("comes back paused after a lost connection, and resumes on the new channel", async () => {
+    const bus = await fixture.open();
+    const worker = recorder();
+    const consumer = await bus.consume("paused-reconnect", ["Work"], worker.handler, { prefetch: 1, retry });
+    await consumer.pause();
+
+    await closeConnectionsNamed(`${bus.topology.namespace} pid`);
+    await waitFor(() => bus.ping().then(() => true, () => false), { timeoutMs: 10_000, what: "the bus reconnected" });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the consumer's channel is reopened too
+    await bus.publish(aMessage("Work"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(worker.received).toEqual([]);
+
+    await consumer.resume();
+    await waitFor(() => worker.received.length === 1, { timeoutMs: 5_000, what: "the delivery after resume" });
   }, 20_000);
 
   it("dead-letters a poison message whose consumer keeps dying (quorum delivery limit)", async () => {

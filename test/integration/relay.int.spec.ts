@@ -6,9 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceBroker } from "moleculer";
 import { Consumer, MessageBus, createMessageBus } from "../../adapters/bus";
-import { EventData, NO_STREAM } from "../../adapters/event-store";
+import { EventData, EventStore, NO_STREAM, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
+import { Checkpoints } from "../../adapters/event-store/checkpoints";
+import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { MemoryMessageBus } from "../../adapters/bus/memory";
 import { relayService } from "../../services/relay.service";
+import { OutboxRelay } from "../../services/relay/outbox-relay";
+import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
 import { anEvent } from "../support/events";
 import { waitFor } from "../../lib/wait-for";
@@ -42,7 +47,7 @@ class Probe {
   }
 }
 
-async function appendOrders(store: SqliteEventStore, count: number): Promise<EventData[]> {
+async function appendOrders(store: EventStore, count: number): Promise<EventData[]> {
   const events: EventData[] = [];
   for (let index = 0; index < count; index += 1) {
     const event = anEvent("OrderCreated", { orderId: randomUUID(), n: index });
@@ -51,6 +56,83 @@ async function appendOrders(store: SqliteEventStore, count: number): Promise<Eve
   }
   return events;
 }
+
+describe("relay on the memory bus: the checkpoint passes only what its consumers settled", () => {
+  const retry = { attempts: 3, baseMs: 10, maxMs: 50 };
+  const logger = new ServiceBroker({ logger: false }).getLogger("relay");
+  const relayOn = (store: EventStore, bus: MessageBus) =>
+    new OutboxRelay({ store, bus, checkpoints: new Checkpoints(store), name: "relay", pollMs: 5, batchSize: 500, windowSize: 10, logger });
+
+  it("holds at most windowSize unsettled, keeps the rest in the store, and publishes what was unsettled again after a restart", async () => {
+    const store = new MemoryEventStore();
+    const appended = await appendOrders(store, 50);
+    const firstBus = new MemoryMessageBus({ stopTimeoutMs: 10 });
+    const held = new Promise<void>(() => undefined); // a process that dies with these handlers running
+    const firstSeen: string[] = [];
+    await firstBus.consume("orchestrator", ["OrderCreated"], async (delivery) => {
+      firstSeen.push(delivery.messageId);
+      if (firstSeen.length > 20) await held;
+    }, { prefetch: 5, retry });
+    const first = relayOn(store, firstBus);
+
+    first.start();
+    await waitFor(() => first.status().inFlight === 10 && firstSeen.length === 25, { what: "the window to fill" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(first.status()).toMatchObject({ published: 30, inFlight: 10 });
+    await first.stop();
+    await firstBus.close();
+    const checkpoint = await new Checkpoints(store).load("relay");
+
+    const secondBus = new MemoryMessageBus();
+    const secondSeen: string[] = [];
+    await secondBus.consume("orchestrator", ["OrderCreated"], async (delivery) => void secondSeen.push(delivery.messageId), { prefetch: 5, retry });
+    const second = relayOn(store, secondBus);
+    second.start();
+    await waitFor(() => secondSeen.length === 30, { what: "the unsettled and unpublished events to be published" });
+    await waitFor(() => second.status().inFlight === 0);
+    await second.stop();
+    await secondBus.close();
+
+    const events = await store.readAll();
+    expect(checkpoint).toBe(events[19]!.position);
+    expect(secondSeen).toEqual(appended.slice(20).map((event) => event.id));
+    expect(await new Checkpoints(store).load("relay")).toBe(events[49]!.position);
+  });
+});
+
+describe("relay service on the memory bus", () => {
+  it("publishes only once every local service has started: a queue declared late still gets the backlog", async () => {
+    const storeUrl = `memory:${randomUUID()}`;
+    const busOptions = { url: "memory:", namespace: `test-${randomUUID()}` };
+    const store = acquireEventStore(storeUrl);
+    const bus = acquireBus(busOptions);
+    const appended = await appendOrders(store, 5);
+    const received: string[] = [];
+    const broker = new ServiceBroker({ logger: false });
+    broker.createService(relayService({ eventStoreUrl: storeUrl, bus: busOptions, pollMs: 5 }));
+    broker.createService({
+      name: "late-consumer",
+      async started() {
+        // A consumer that declares its queue after a slow start (the memory bus has no queue before).
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await bus.consume("late", ["OrderCreated"], async (delivery) => void received.push(delivery.messageId), {
+          prefetch: 5,
+          retry: { attempts: 1, baseMs: 1, maxMs: 1 },
+        });
+      },
+    });
+
+    await broker.start();
+    try {
+      await waitFor(() => received.length === appended.length, { what: "the backlog in the late queue" });
+      expect(received).toEqual(appended.map((event) => event.id));
+    } finally {
+      await broker.stop();
+      await releaseBus(busOptions);
+      await releaseEventStore(storeUrl);
+    }
+  });
+});
 
 describe("relay: the event store is the outbox (AMQP bus on RabbitMQ, SQLite store)", () => {
   let dir: string;

@@ -13,6 +13,9 @@ const MAX_MS = 480;
 /** Time a delivery may take besides its delay: the broker's own retry, the breaker, the test's clock. */
 const SLACK_MS = 400;
 
+/** A breaker minimum no test reaches: the breaker stays closed and every failure spends an attempt. */
+const NEVER_OPENS = 1_000_000;
+
 const placement = (index: number) => ({ customerId: `c-${index}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 100 + index }] });
 
 interface Observed {
@@ -50,7 +53,11 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
   let observed: Observed;
   let namespace: string;
 
-  beforeEach(async () => {
+  /**
+   * Antifraud fails every call. `breakerMinRequests` decides whether its breaker opens: with a
+   * high one it never does, and every message spends its attempts and dies.
+   */
+  async function start(breakerMinRequests: number) {
     observed = { deliveries: new Map(), breakerOpened: [], fraudChecks: 0 };
     const env: Record<string, string> = {
       ...bus.env(),
@@ -60,14 +67,14 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
       BUS_RETRY_MAX_MS: String(MAX_MS),
       RETRY_RETRIES: "1",
       RETRY_DELAY_MS: "5",
-      BREAKER_MIN_REQUESTS: "4",
+      BREAKER_MIN_REQUESTS: String(breakerMinRequests),
       BREAKER_THRESHOLD: "0.5",
       BREAKER_HALF_OPEN_MS: "1000",
       ADMIN_TOKEN: "test-admin-token",
     };
     namespace = env.BUS_NAMESPACE!;
     app = await startEmbeddedApp({ env, mods: observing(observed) });
-  });
+  }
   afterEach(async () => {
     await app.stop();
     await bus.cleanUp(namespace, ["orchestrator"]);
@@ -94,7 +101,8 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
     return { created: orders.items.length, terminal, dead: dead.items.length, deadOrders: dead.items.map((entry) => entry.orderId) };
   }
 
-  it("delivers a message exactly `attempts` times with growing jittered delays, opens the breaker, dead-letters it; replayed after chaos off, the order is confirmed", async () => {
+  it("delivers a message exactly `attempts` times with growing jittered delays and dead-letters it; replayed after chaos off, the order is confirmed", async () => {
+    await start(NEVER_OPENS);
     const orders: Array<{ id: string }> = [];
     for (let index = 0; index < 12; index += 1) orders.push(await call<{ id: string }>("orders.create", placement(index)));
 
@@ -133,15 +141,6 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
     expect(mean(gaps[2]!)).toBeGreaterThan(mean(gaps[0]!));
     expect(Math.max(...gaps[2]!) - Math.min(...gaps[2]!)).toBeGreaterThan(0);
 
-    // The breaker opened on antifraud.check, and while open calls fail fast without reaching it.
-    expect(observed.breakerOpened.map((event) => event.action)).toContain("antifraud.check");
-    const checksBefore = observed.fraudChecks;
-    const fastFail = await app.broker
-      .call("antifraud.check", { orderId: randomUUID(), customerId: "c", total: 1, currency: "EUR" }, { retries: 0 })
-      .catch((error: unknown) => error);
-    expect(fastFail).toBeInstanceOf(Errors.ServiceNotAvailableError);
-    expect(observed.fraudChecks).toBe(checksBefore);
-
     // Quiet point: every order is terminal or has its message in the DLQ.
     const quiet = await ledger();
     expect(quiet).toMatchObject({ created: 12, terminal: 0, dead: 12 });
@@ -159,6 +158,7 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
   });
 
   it("replays all under load: every order ends confirmed and the DLQ is empty", async () => {
+    await start(NEVER_OPENS);
     const first = [];
     for (let index = 0; index < 10; index += 1) first.push(await call<{ id: string }>("orders.create", placement(index)));
     await waitFor(async () => (await ledger()).dead === first.length, { timeoutMs: 20_000, what: "the first orders in the DLQ" });
@@ -182,5 +182,30 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
     expect(settled).toMatchObject({ created: 30, terminal: 30, dead: 0 });
     const confirmed = await call<{ items: unknown[] }>("orders.list", { status: "confirmed", limit: 100 });
     expect(confirmed.items).toHaveLength(30);
+  });
+  it("opens the breaker: calls fail fast without reaching antifraud, and the saga messages wait with their attempts unspent, then complete once antifraud is back", async () => {
+    await start(4);
+    const orders: Array<{ id: string }> = [];
+    for (let index = 0; index < 6; index += 1) orders.push(await call<{ id: string }>("orders.create", placement(index)));
+    await waitFor(() => observed.breakerOpened.some((event) => event.action === "antifraud.check"), { what: "the breaker to open" });
+
+    // While open, calls fail fast without reaching antifraud.
+    const checksBefore = observed.fraudChecks;
+    const fastFail = await app.broker
+      .call("antifraud.check", { orderId: randomUUID(), customerId: "c", total: 1, currency: "EUR" }, { retries: 0 })
+      .catch((error: unknown) => error);
+    expect(fastFail).toBeInstanceOf(Errors.ServiceNotAvailableError);
+    expect(observed.fraudChecks).toBe(checksBefore);
+
+    // Through a half-open whose trial fails, nothing dies: the messages go back unspent.
+    await waitFor(() => observed.breakerOpened.length >= 2, { timeoutMs: 5_000, what: "a failed trial to open the breaker again" });
+    expect(await ledger()).toMatchObject({ created: 6, terminal: 0, dead: 0 });
+    const attempts = [...observed.deliveries.values()].flatMap((deliveries) => deliveries.map((delivery) => delivery.attempt));
+    expect(Math.max(...attempts)).toBeLessThan(ATTEMPTS);
+
+    // Antifraud back: no replay needed, every order completes once the breaker lets calls through.
+    await app.broker.broadcast(CHAOS_CONFIGURED, { service: "antifraud", settings: { failureRate: 0, latencyMs: 0, mode: "error" } } satisfies ChaosConfigured);
+    await waitFor(async () => (await ledger()).terminal === 6, { timeoutMs: 10_000, what: "every order to be confirmed" });
+    expect(await ledger()).toMatchObject({ created: 6, terminal: 6, dead: 0 });
   });
 });
