@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Context, Errors, Service } from "moleculer";
@@ -79,10 +80,12 @@ export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }
           ...commonRoute,
           aliases: PUBLIC_ALIASES,
           onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+            if (req.$alias?.action !== "orders.create" || !req.$params) return;
             const key = req.headers["idempotency-key"];
-            if (req.$alias?.action === "orders.create" && typeof key === "string" && req.$params) {
-              req.$params.idempotencyKey = key;
-            }
+            // Without the client's key, one of the gateway's own, made once per HTTP request: a
+            // create retried inside the cluster (its request or answer lost in a broker restart)
+            // finds the order it made instead of making a second one.
+            req.$params.idempotencyKey = typeof key === "string" ? key : `gateway-${randomUUID()}`;
           },
           onAfterCall(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: { id?: string }) {
             if (req.$alias?.action === "orders.create" && data?.id) {
