@@ -20,6 +20,11 @@ export interface AppConfig {
   /** Dashboard feeds (GET /api/live) open at once; one more is a 503. */
   liveMaxClients: number;
   eventStoreUrl: string;
+  /**
+   * Where the read models (order list, DLQ list) live: by default the event store's own
+   * database (memory, SQLite, PostgreSQL); required with kurrentdb:// (sqlite: or postgres:).
+   */
+  readModelUrl: string | undefined;
   /** amqp://... for RabbitMQ; "memory:" (the in-process bus) when AMQP_URL is unset. */
   busUrl: string;
   /** Prefix of every exchange and queue (BUS_NAMESPACE). */
@@ -71,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     corsOrigins: origins(env.CORS_ORIGINS),
     liveMaxClients: integer(env, "LIVE_MAX_CLIENTS", 100, 1, 10_000),
     eventStoreUrl: env.EVENT_STORE_URL || "sqlite:./data/events.db",
+    readModelUrl: env.READ_MODEL_URL || undefined,
     busUrl: env.AMQP_URL || "memory:",
     busNamespace: env.BUS_NAMESPACE || "glitchbuster",
     busRetry: {

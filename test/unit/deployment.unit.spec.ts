@@ -20,6 +20,7 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   ports?: string[];
+  profiles?: string[];
 }
 
 /** docker compose's `${VAR:-default}` and `${VAR:?message}`, as it would expand them. */
@@ -59,7 +60,7 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it.each(nodes)("%s: an environment the code reads and accepts, pointing at RabbitMQ and EventStoreDB", (name) => {
+  it.each(nodes)("%s: an environment the code reads and accepts, pointing at RabbitMQ and PostgreSQL", (name) => {
     const environment = Object.fromEntries(Object.entries(compose.services[name]!.environment!).map(([key, value]) => [key, String(value)]));
     const known = variablesReadByConfig();
 
@@ -68,16 +69,30 @@ describe("docker-compose.yml", () => {
     expect(config).toMatchObject({
       transporter: "amqp://guest:guest@rabbitmq:5672",
       busUrl: "amqp://guest:guest@rabbitmq:5672",
-      eventStoreUrl: "kurrentdb://eventstore:2113?tls=false",
+      eventStoreUrl: "postgres://glitchbuster:glitchbuster@postgres:5432/glitchbuster",
       adminToken: "from-the-environment",
     });
   });
 
-  it.each(nodes)("%s: starts once RabbitMQ and EventStoreDB are healthy", (name) => {
+  it.each(nodes)("%s: starts once RabbitMQ and PostgreSQL are healthy", (name) => {
     expect(compose.services[name]!.depends_on).toEqual({
       rabbitmq: { condition: "service_healthy" },
-      eventstore: { condition: "service_healthy" },
+      postgres: { condition: "service_healthy" },
     });
+  });
+
+  it("gives PostgreSQL a health check, and the database the nodes name", () => {
+    const { postgres } = compose.services;
+    expect(postgres!.image).toMatch(/^postgres:15/);
+    expect(postgres!.healthcheck!.test.join(" ")).toContain("pg_isready");
+    expect(postgres!.environment).toMatchObject({ POSTGRES_USER: "glitchbuster", POSTGRES_PASSWORD: "glitchbuster", POSTGRES_DB: "glitchbuster" });
+    expect(postgres!.ports).toBeUndefined();
+  });
+
+  it("keeps EventStoreDB as a profile, which EVENT_STORE_URL switches the nodes to", () => {
+    expect(compose.services.eventstore!.profiles).toEqual(["eventstoredb"]);
+    const switched = load(interpolate(read("docker-compose.yml"), { ADMIN_TOKEN: "t", EVENT_STORE_URL: "kurrentdb://eventstore:2113?tls=false" })) as typeof compose;
+    expect(switched.services.orders!.environment!.EVENT_STORE_URL).toBe("kurrentdb://eventstore:2113?tls=false");
   });
 
   it("gives RabbitMQ (with its management UI) and EventStoreDB (insecure single node) a health check", () => {
