@@ -2,12 +2,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, stopServer } from "./harness";
+import { createScratchDatabase } from "../lib/postgres-databases";
+import { BENCH_POSTGRES_URL } from "./postgres.bench";
 import { processTreeCpuMs } from "./process-cpu";
 
 export type SagaMode = "embedded" | "cluster";
+/** The event store every process shares: one SQLite file, or a PostgreSQL database of the run's own. */
+export type SagaStore = "sqlite" | "postgres";
 
 export interface SagaFigures {
   mode: SagaMode;
+  store: SagaStore;
   orders: number;
   /** Orders from the first one created to the last one settled, per second. */
   sagasPerSecond: number;
@@ -35,13 +40,19 @@ const IN_FLIGHT = 50;
  * the embedded app (`npm start`: SQLite store, memory bus) or to the local cluster
  * (`npm run start:cluster`: a process per service over RabbitMQ, one SQLite file).
  */
-export async function benchSagas(distDir: string, mode: SagaMode, count = Number(process.env.BENCH_SAGAS ?? 1000)): Promise<SagaFigures> {
+export async function benchSagas(
+  distDir: string,
+  mode: SagaMode,
+  store: SagaStore = "sqlite",
+  count = Number(process.env.BENCH_SAGAS ?? 1000),
+): Promise<SagaFigures> {
   const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
+  const database = store === "postgres" ? await createScratchDatabase(BENCH_POSTGRES_URL, "glitchbuster_bench") : undefined;
   const port = 3903;
   const script = mode === "embedded" ? "main.js" : "scripts/cluster.js";
   const server = await startServer(
     join(distDir, script),
-    { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn", BUS_NAMESPACE: `bench-${Date.now()}` },
+    { EVENT_STORE_URL: database?.url ?? `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn", BUS_NAMESPACE: `bench-${Date.now()}` },
     port,
   );
   const base = `http://127.0.0.1:${port}/api`;
@@ -77,6 +88,7 @@ export async function benchSagas(distDir: string, mode: SagaMode, count = Number
     for (const order of settled) outcomes[order.status] = (outcomes[order.status] ?? 0) + 1;
     return {
       mode,
+      store,
       orders: count,
       sagasPerSecond: count / elapsedS,
       p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
@@ -86,6 +98,7 @@ export async function benchSagas(distDir: string, mode: SagaMode, count = Number
     };
   } finally {
     await stopServer(server);
+    await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

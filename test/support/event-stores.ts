@@ -1,14 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client } from "pg";
 import { EventStore } from "../../adapters/event-store";
 import { EventStoreDbEventStore, isEventStoreDbUrl } from "../../adapters/event-store/eventstoredb";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { ScratchDatabase, createScratchDatabase } from "../../lib/postgres-databases";
 import { startEventStoreDbFake } from "./esdb-fake";
 
 /** The PostgreSQL server on which each test run creates (and drops) a database of its own. */
@@ -36,22 +35,8 @@ if (!runsOnPostgres) {
 }
 
 /** A database of its own on POSTGRES_URL's server, for one test run; drop() removes it. */
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `glitchbuster_test_${randomBytes(6).toString("hex")}`;
-  await onServer(`CREATE DATABASE ${name}`);
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
-async function onServer(sql: string): Promise<void> {
-  const client = new Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+export function createTestDatabase(): Promise<ScratchDatabase> {
+  return createScratchDatabase(POSTGRES_URL, "glitchbuster_test");
 }
 
 const postgresFixture: EventStoreFixture = {
