@@ -32,7 +32,11 @@ export interface AppConfig {
   busRetry: RetryPolicy;
   /** Messages one consumer handles at once. */
   busPrefetch: number;
-  /** How often the relay looks for new events when it found none. */
+  /**
+   * How long the relay waits for new events when no append woke it: a fallback for a missed
+   * wake (PostgreSQL LISTEN/NOTIFY, SQLite's file watched, in-process signals). EventStoreDB
+   * has no wake across processes, so there it is the relay's poll.
+   */
   relayPollMs: number;
   antifraud: { maxTotal: number; blocklist: string[]; chaos: ChaosSettings };
   payments: { limit: number; chaos: ChaosSettings };
@@ -64,6 +68,7 @@ const METRICS_PORT_OFFSET = 30;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const port = integer(env, "PORT", 3000, 0, 65535);
+  const eventStoreUrl = env.EVENT_STORE_URL || "sqlite:./data/events.db";
   return {
     port,
     host: env.HOST || "0.0.0.0",
@@ -75,7 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     metricsPort: integer(env, "METRICS_PORT", port === 0 ? 0 : Math.min(port + METRICS_PORT_OFFSET, 65535), 0, 65535),
     corsOrigins: origins(env.CORS_ORIGINS),
     liveMaxClients: integer(env, "LIVE_MAX_CLIENTS", 100, 1, 10_000),
-    eventStoreUrl: env.EVENT_STORE_URL || "sqlite:./data/events.db",
+    eventStoreUrl,
     readModelUrl: env.READ_MODEL_URL || undefined,
     busUrl: env.AMQP_URL || "memory:",
     busNamespace: env.BUS_NAMESPACE || "glitchbuster",
@@ -85,7 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxMs: integer(env, "BUS_RETRY_MAX_MS", 10_000, 1, 86_400_000),
     },
     busPrefetch: integer(env, "BUS_PREFETCH", 20, 1, 10_000),
-    relayPollMs: integer(env, "RELAY_POLL_MS", 20, 1, 60_000),
+    relayPollMs: integer(env, "RELAY_POLL_MS", /^(esdb|kurrentdb)(\+discover)?:\/\//.test(eventStoreUrl) ? 20 : 1000, 1, 60_000),
     antifraud: {
       maxTotal: integer(env, "ANTIFRAUD_MAX_TOTAL", 1_000_000, 0, Number.MAX_SAFE_INTEGER),
       blocklist: list(env.ANTIFRAUD_BLOCKLIST) ?? [],

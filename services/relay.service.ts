@@ -7,9 +7,12 @@ import { OutboxRelay } from "./relay/outbox-relay";
 export interface RelayServiceOptions {
   eventStoreUrl: string;
   bus: BusMixinOptions;
+  /** The fallback poll: appends wake the relay, this catches a missed wake (RELAY_POLL_MS). */
   pollMs: number;
   /** Messages published and not yet safe at once: WINDOW_SIZE unless given. */
   windowSize?: number;
+  /** How long a dead leader keeps the standby relays waiting: LEASE_TTL_MS unless given. */
+  leaseTtlMs?: number;
 }
 
 type RelayThis = WithEventStore & WithBus & { relay: OutboxRelay };
@@ -22,8 +25,11 @@ const BATCH_SIZE = 500;
  */
 const WINDOW_SIZE = 1000;
 
-/** Publishes every stored event to the bus, at least once (see OutboxRelay). */
-export function relayService({ eventStoreUrl, bus, pollMs, windowSize = WINDOW_SIZE }: RelayServiceOptions): ServiceSchemaFor<RelayThis> {
+/**
+ * Publishes every stored event to the bus, at least once (see OutboxRelay). Any number of
+ * nodes may run it: one publishes, the others stand by and take over when it dies.
+ */
+export function relayService({ eventStoreUrl, bus, pollMs, windowSize = WINDOW_SIZE, leaseTtlMs }: RelayServiceOptions): ServiceSchemaFor<RelayThis> {
   return {
     name: "relay",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus)],
@@ -54,6 +60,7 @@ export function relayService({ eventStoreUrl, bus, pollMs, windowSize = WINDOW_S
         pollMs,
         batchSize: BATCH_SIZE,
         windowSize,
+        leaseTtlMs,
         logger: this.logger,
       });
     },

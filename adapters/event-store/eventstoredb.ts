@@ -15,9 +15,11 @@ import {
   type CurrentStreamState,
   type ResolvedEvent,
 } from "@kurrent/kurrentdb-client";
+import { AppendSignal } from "./append-signal";
 import {
   ANY,
   ActualRevision,
+  AppendListener,
   AppendOptions,
   AppendResult,
   EventData,
@@ -25,6 +27,7 @@ import {
   EventStore,
   ExpectedRevision,
   JsonObject,
+  Lease,
   NO_STREAM,
   ReadAllOptions,
   ReadOptions,
@@ -32,7 +35,9 @@ import {
   STREAM_EXISTS,
   StreamNotFound,
   WrongExpectedRevision,
+  isSystemStream,
 } from "./port";
+import { tryAcquireStreamLease } from "./stream-lease";
 
 const DEFAULT_READ_ALL_COUNT = 1000;
 /** What servers before 22.6 send as the commit position of an event read from a stream. */
@@ -61,6 +66,8 @@ export function kurrentDbConnectionString(url: string): string {
  */
 export class EventStoreDbEventStore implements EventStore {
   private readonly client: KurrentDBClient;
+  private readonly appended = new AppendSignal();
+  private readonly leases = new Set<Lease>();
 
   /** connectionString: esdb://, kurrentdb:// or their +discover forms. */
   constructor(connectionString: string) {
@@ -75,6 +82,7 @@ export class EventStoreDbEventStore implements EventStore {
       });
       // The server only leaves the position out for an append of nothing to a stream of nothing.
       if (!result.position) return { nextExpectedRevision: -1, position: 0n };
+      if (events.length > 0 && !isSystemStream(stream)) this.appended.emit(result.position.commit);
       return { nextExpectedRevision: Number(result.nextExpectedRevision), position: result.position.commit };
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
@@ -134,12 +142,33 @@ export class EventStoreDbEventStore implements EventStore {
     return kept;
   }
 
+  /**
+   * Appends of this process only: those of other processes are found by the reader's poll. A
+   * catch-up subscription to $all would wake it for every append, at the price of a stream held
+   * open per reader; the gRPC fake the tests run against does not serve subscriptions.
+   */
+  onAppended(listener: AppendListener): () => void {
+    return this.appended.subscribe(listener);
+  }
+
+  /** EventStoreDB has no lock: the lease is a system stream written with optimistic concurrency. */
+  async tryAcquireLease(name: string, ttlMs: number): Promise<Lease | undefined> {
+    const lease = await tryAcquireStreamLease(this, name, ttlMs);
+    if (lease) {
+      this.leases.add(lease);
+      lease.lost.addEventListener("abort", () => this.leases.delete(lease), { once: true });
+    }
+    return lease;
+  }
+
   /** Reads one event of $all: cheap, and fails when the server does not answer. */
   async ping(): Promise<void> {
     await collect(this.client.readAll({ maxCount: 1 }));
   }
 
+  /** Gives up the leases held here first, so that another process takes them at once. */
   async close(): Promise<void> {
+    await Promise.all([...this.leases].map((lease) => lease.release().catch(() => undefined)));
     await this.client.dispose();
   }
 }

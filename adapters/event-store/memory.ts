@@ -1,9 +1,13 @@
+import { AppendSignal } from "./append-signal";
+import { LocalLeases } from "./lease";
 import {
   ActualRevision,
+  AppendListener,
   AppendOptions,
   AppendResult,
   EventData,
   EventStore,
+  Lease,
   NO_STREAM,
   ReadAllOptions,
   ReadOptions,
@@ -11,6 +15,7 @@ import {
   StreamNotFound,
   WrongExpectedRevision,
   acceptsRevision,
+  isSystemStream,
 } from "./port";
 import { findRetriedAppend, selectRevisions } from "./reading";
 
@@ -18,6 +23,8 @@ import { findRetriedAppend, selectRevisions } from "./reading";
 export class MemoryEventStore implements EventStore {
   private readonly log: RecordedEvent[] = [];
   private readonly streams = new Map<string, RecordedEvent[]>();
+  private readonly appended = new AppendSignal();
+  private readonly leases = new LocalLeases();
 
   async append(stream: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     const existing = this.streams.get(stream) ?? [];
@@ -38,6 +45,7 @@ export class MemoryEventStore implements EventStore {
     this.streams.set(stream, [...existing, ...recorded]);
     this.log.push(...recorded);
     const last = recorded[recorded.length - 1] ?? existing[existing.length - 1];
+    if (recorded.length > 0 && !isSystemStream(stream)) this.appended.emit(last!.position);
     return { nextExpectedRevision: last ? last.revision : -1, position: last ? last.position : 0n };
   }
 
@@ -54,12 +62,24 @@ export class MemoryEventStore implements EventStore {
     for (let index = start; index < this.log.length && page.length < (options.maxCount ?? 1000); index += 1) {
       const event = this.log[index]!;
       // System streams ($-prefixed: checkpoints) stay out of the global log, as in EventStoreDB.
-      if (!event.stream.startsWith("$")) page.push(structuredClone(event));
+      if (!isSystemStream(event.stream)) page.push(structuredClone(event));
     }
     return page;
   }
 
+  /** Only this process appends here: it signals its own appends. */
+  onAppended(listener: AppendListener): () => void {
+    return this.appended.subscribe(listener);
+  }
+
+  /** One process, so one holder among the users of this store (the relays of one process). */
+  async tryAcquireLease(name: string, _ttlMs: number): Promise<Lease | undefined> {
+    return this.leases.tryAcquire(name);
+  }
+
   async ping(): Promise<void> {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.leases.releaseAll();
+  }
 }

@@ -86,10 +86,47 @@ export interface EventStore {
   /** Events of every stream in global order, system streams excluded. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
 
+  /**
+   * Calls `listener` soon after events of non-system streams were appended, so that a reader of
+   * the global log (the relay, projectors) wakes instead of polling. Appends of this process
+   * are signalled by every adapter; those of other processes where the store can tell
+   * (PostgreSQL: LISTEN/NOTIFY; SQLite: the file's write-ahead log changed). A wake can be
+   * missed (a connection down, another process on EventStoreDB), so readers still poll, slowly.
+   * `position`, when given, is an appended position: a reader whose readAll does not reach it
+   * yet should look again soon (PostgreSQL shows it once older transactions ended).
+   * Returns the function that unsubscribes.
+   */
+  onAppended(listener: AppendListener): () => void;
+
+  /**
+   * Tries to take the lease `name`, which at most one holder has at a time across every
+   * process on this store (one relay publishing). Resolves undefined when another holds it.
+   * The holder keeps it until release() or until it is lost (its connection or process died,
+   * or it could not renew within `ttlMs`), which aborts `lease.lost`; a lost holder must stop
+   * at once. A holder that dies without releasing frees it within `ttlMs` (PostgreSQL: when its
+   * session ends).
+   */
+  tryAcquireLease(name: string, ttlMs: number): Promise<Lease | undefined>;
+
   /** Resolves when the store answers; rejects with the reason otherwise. */
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** Called after an append; see EventStore.onAppended. */
+export type AppendListener = (position: bigint | undefined) => void;
+
+export interface Lease {
+  /** Aborted once the lease is no longer held: lost, released, or the store closed. */
+  readonly lost: AbortSignal;
+  /** Gives the lease up, so that another holder can take it at once. */
+  release(): Promise<void>;
+}
+
+/** System streams ($-prefixed: checkpoints, leases) stay out of the global log, as in EventStoreDB. */
+export function isSystemStream(stream: string): boolean {
+  return stream.startsWith("$");
 }
 
 export type ActualRevision = number | typeof NO_STREAM;

@@ -1,6 +1,8 @@
 import { DatabaseError, Pool } from "pg";
+import { AppendSignal } from "./append-signal";
 import {
   ANY,
+  AppendListener,
   AppendOptions,
   AppendResult,
   EventData,
@@ -8,6 +10,7 @@ import {
   EventStore,
   ExpectedRevision,
   JsonObject,
+  Lease,
   NO_STREAM,
   ReadAllOptions,
   ReadOptions,
@@ -16,7 +19,10 @@ import {
   StreamNotFound,
   WrongExpectedRevision,
   acceptsRevision,
+  isSystemStream,
 } from "./port";
+import { PostgresLeases } from "./postgres-lease";
+import { PostgresNotifier } from "./postgres-notifier";
 import { POSITIONS_PER_TRANSACTION, POSITION_SHIFT, applyMigrations } from "./postgres-schema";
 import { findRetriedAppend } from "./reading";
 
@@ -126,9 +132,15 @@ const READ_ALL = `
  * revision check refuses it ("no stream", exact) or UNIQUE (event_id) stops it ("any",
  * "stream exists"), and the events written from its first id are compared with it, as in
  * sqlite.ts. The common append pays nothing for it.
+ *
+ * Readers are woken by LISTEN/NOTIFY (see postgres-notifier.ts) and one relay publishes at a
+ * time by a session advisory lock (see postgres-lease.ts), each on a connection of its own.
  */
 export class PostgresEventStore implements EventStore {
   private readonly pool: Pool;
+  private readonly appended = new AppendSignal();
+  private readonly notifier: PostgresNotifier;
+  private readonly leases: PostgresLeases;
   private ready: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -138,6 +150,8 @@ export class PostgresEventStore implements EventStore {
     // An idle connection that the server closes (restart, failover) is reported here; the next
     // query opens another and reports any failure to its caller.
     this.pool.on("error", () => undefined);
+    this.notifier = new PostgresNotifier(url, (position) => this.appended.emit(position));
+    this.leases = new PostgresLeases(url);
     // Migrate now, so that nodes starting together meet on the migration lock at start. A
     // failure is reported to the first caller, and the next one tries again.
     this.schema().catch(() => undefined);
@@ -170,7 +184,7 @@ export class PostgresEventStore implements EventStore {
           text: APPEND,
           values,
         });
-        if (rows.length > 0) return appended(rows);
+        if (rows.length > 0) return this.signal(stream, appended(rows));
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
         if (error.constraint === "events_event_id_key") duplicate = error;
@@ -178,6 +192,15 @@ export class PostgresEventStore implements EventStore {
       const settled = await this.settle(stream, first.id, events, expectedRevision, duplicate);
       if (settled) return settled;
     }
+  }
+
+  /** Wakes the readers of this process at once, and those of the others by NOTIFY. */
+  private signal(stream: string, result: AppendResult): AppendResult {
+    if (!isSystemStream(stream)) {
+      this.appended.emit(result.position);
+      this.notifier.notify(result.position);
+    }
+    return result;
   }
 
   /** After a refused or failed append: the first answer to a retry, a conflict, or undefined (try again). */
@@ -242,13 +265,35 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toRecorded);
   }
 
+  /**
+   * Appends of this process at once; those of the others by LISTEN on a dedicated connection,
+   * opened with the first listener. The position they carry may still be hidden from readAll
+   * by an older transaction in flight: the reader looks again soon.
+   */
+  onAppended(listener: AppendListener): () => void {
+    const unsubscribe = this.appended.subscribe(listener);
+    this.notifier.listen();
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      unsubscribe();
+      this.notifier.unlisten();
+    };
+  }
+
+  tryAcquireLease(name: string, ttlMs: number): Promise<Lease | undefined> {
+    return this.leases.tryAcquire(name, ttlMs);
+  }
+
   async ping(): Promise<void> {
     await this.schema();
     await this.pool.query("SELECT 1");
   }
 
+  /** Gives up the leases held here, so that another process takes them at once. */
   close(): Promise<void> {
-    this.closing ??= this.pool.end();
+    this.closing ??= Promise.all([this.leases.close(), this.notifier.close()]).then(() => this.pool.end());
     return this.closing;
   }
 

@@ -1,14 +1,19 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { FSWatcher, mkdirSync, watch } from "node:fs";
 import { dirname } from "node:path";
+import { AppendSignal } from "./append-signal";
+import { KeptLease } from "./lease";
 import {
   ANY,
+  AppendListener,
   AppendOptions,
   AppendResult,
   EventData,
   EventMetadata,
   EventStore,
   JsonObject,
+  Lease,
   NO_STREAM,
   ReadAllOptions,
   ReadOptions,
@@ -17,6 +22,7 @@ import {
   StreamNotFound,
   WrongExpectedRevision,
   acceptsRevision,
+  isSystemStream,
 } from "./port";
 import { findRetriedAppend } from "./reading";
 
@@ -60,7 +66,22 @@ const SCHEMA = `
     UNIQUE (stream, revision)
   );
   CREATE INDEX IF NOT EXISTS events_by_id ON events (id);
+  -- One holder per name across the processes sharing the file (one relay publishing): the
+  -- holder renews expires_at (ms since the epoch); another takes the row once it has passed.
+  CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
 `;
+
+/**
+ * After a write to the log by another process, a second wake this long after the last one:
+ * the file watcher can fire between the writer's write() of its frames and its update of the
+ * WAL index, before a reader can see the commit (rare, but then the reader would wait for its
+ * fallback poll).
+ */
+const TRAILING_WAKE_MS = 5;
 
 /**
  * One file, one table, the row id as global position. Every append runs in an IMMEDIATE
@@ -73,8 +94,16 @@ export class SqliteEventStore implements EventStore {
   private readonly appendTransaction;
   private readonly groupTransaction;
   private readonly pending: PendingAppend[] = [];
+  private readonly appended = new AppendSignal();
+  private readonly leases = new Set<KeptLease>();
+  private watcher: FSWatcher | undefined;
+  private wakeScheduled = false;
+  private trailingWake: NodeJS.Timeout | undefined;
 
-  constructor(path: string, options: SqliteEventStoreOptions = {}) {
+  constructor(
+    private readonly path: string,
+    options: SqliteEventStoreOptions = {},
+  ) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
@@ -105,6 +134,16 @@ export class SqliteEventStore implements EventStore {
         "SELECT * FROM events WHERE position > ? AND stream NOT LIKE '$%' ORDER BY position LIMIT ?",
       ),
       ping: this.db.prepare("SELECT 1"),
+      leaseHolder: this.db.prepare<[string], { holder: string; expires_at: number }>(
+        "SELECT holder, expires_at FROM leases WHERE name = ?",
+      ),
+      takeLease: this.db.prepare<[string, string, number, number]>(
+        `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.expires_at <= ?`,
+      ),
+      renewLease: this.db.prepare<[number, string, string]>("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?"),
+      dropLease: this.db.prepare<[string, string]>("DELETE FROM leases WHERE name = ? AND holder = ?"),
     };
     this.appendTransaction = this.db.transaction(
       (stream: string, events: readonly EventData[], options: AppendOptions): AppendResult => {
@@ -173,11 +212,17 @@ export class SqliteEventStore implements EventStore {
       for (const append of group) append.reject(error);
       return;
     }
+    let last: bigint | undefined;
     group.forEach((append, index) => {
       const outcome = outcomes[index]!;
-      if ("result" in outcome) append.resolve(outcome.result);
-      else append.reject(outcome.error);
+      if ("result" in outcome) {
+        if (!isSystemStream(append.stream) && append.events.length > 0 && (last === undefined || outcome.result.position > last)) {
+          last = outcome.result.position;
+        }
+        append.resolve(outcome.result);
+      } else append.reject(outcome.error);
     });
+    if (last !== undefined) this.appended.emit(last);
   }
 
   async read(stream: string, options: ReadOptions = {}): Promise<RecordedEvent[]> {
@@ -194,12 +239,88 @@ export class SqliteEventStore implements EventStore {
     return this.statements.all.all(Number(options.after ?? 0n), options.maxCount ?? 1000).map(toRecorded);
   }
 
+  /**
+   * Appends of this process are signalled after their commit; those of other processes sharing
+   * the file (the local cluster) when its write-ahead log changes (inotify through fs.watch):
+   * any write wakes the reader, which finds out by reading.
+   */
+  onAppended(listener: AppendListener): () => void {
+    const unsubscribe = this.appended.subscribe(listener);
+    this.watchLog();
+    return () => {
+      unsubscribe();
+      if (!this.appended.listening) this.unwatchLog();
+    };
+  }
+
+  private watchLog(): void {
+    if (this.watcher || this.path === ":memory:" || !this.db.open) return;
+    try {
+      // The WAL file lives as long as a connection is open, this one included.
+      this.watcher = watch(`${this.path}-wal`, { persistent: false }, () => this.logChanged());
+      // Gone (the file replaced), the readers are left with their fallback poll.
+      this.watcher.on("error", () => this.unwatchLog());
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
+  private unwatchLog(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearTimeout(this.trailingWake);
+  }
+
+  /** One wake per turn of the event loop however many writes it saw, and a trailing one. */
+  private logChanged(): void {
+    if (!this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(() => {
+        this.wakeScheduled = false;
+        this.appended.emit(undefined);
+      });
+    }
+    clearTimeout(this.trailingWake);
+    this.trailingWake = setTimeout(() => this.appended.emit(undefined), TRAILING_WAKE_MS).unref();
+  }
+
+  /**
+   * A row of the leases table, taken when free or expired and renewed by its holder. The
+   * expiry is wall-clock time, compared by the processes of one host that share the file.
+   */
+  async tryAcquireLease(name: string, ttlMs: number): Promise<Lease | undefined> {
+    const now = Date.now();
+    const current = this.statements.leaseHolder.get(name);
+    // Read first: a contender trying every few hundred ms takes the write lock only when it may win.
+    if (current && current.expires_at > now) return undefined;
+    // Says which process holds it (pid, as the local cluster's nodes share a host), and which take.
+    const holder = `${process.pid}:${randomUUID()}`;
+    const heldSince = performance.now();
+    if (this.statements.takeLease.run(name, holder, now + ttlMs, now).changes === 0) return undefined;
+    const lease: KeptLease = new KeptLease(
+      ttlMs,
+      {
+        renew: async () => this.db.open && this.statements.renewLease.run(Date.now() + ttlMs, name, holder).changes === 1,
+        relinquish: async () => {
+          this.leases.delete(lease);
+          if (this.db.open) this.statements.dropLease.run(name, holder);
+        },
+      },
+      heldSince,
+    );
+    this.leases.add(lease);
+    return lease;
+  }
+
   async ping(): Promise<void> {
     this.statements.ping.get();
   }
 
+  /** Gives up the leases held here, so that another process takes them at once. */
   async close(): Promise<void> {
     if (this.pending.length > 0) this.commitPending();
+    this.unwatchLog();
+    await Promise.all([...this.leases].map((lease) => lease.release().catch(() => undefined)));
     if (this.db.open) this.db.close();
   }
 }

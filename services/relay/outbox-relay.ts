@@ -1,16 +1,22 @@
 import { Logger } from "moleculer";
 import { MessageBus, OutgoingMessage } from "../../adapters/bus/port";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
-import { EventStore, RecordedEvent } from "../../adapters/event-store";
+import { EventStore, Lease, RecordedEvent } from "../../adapters/event-store";
 import { PublishWindow } from "./publish-window";
 
 export interface OutboxRelayOptions {
   store: EventStore;
   bus: MessageBus;
   checkpoints: Checkpoints;
-  /** Name of the durable checkpoint. */
+  /** Name of the durable checkpoint and of the lease that makes this relay the one publishing. */
   name: string;
+  /**
+   * How long it waits for new events when nothing woke it: appends wake it (onAppended), so
+   * this is the fallback for a missed wake.
+   */
   pollMs: number;
+  /** How long a leader that died keeps the others waiting (at most; PostgreSQL frees it at once). */
+  leaseTtlMs?: number;
   batchSize: number;
   /** Messages published and not yet safe at once (see PublishWindow). */
   windowSize: number;
@@ -29,6 +35,23 @@ const STOP_WAIT_MS = 5000;
  * a system stream); a crash publishes again what became safe since, at least once.
  */
 const CHECKPOINT_INTERVAL_MS = 200;
+/**
+ * The lease of the one relay publishing: a leader killed with -9 is replaced within this
+ * (SQLite's lease row expires; PostgreSQL's lock dies with the session at once) plus one
+ * try of a standby, LEASE_TTL_MS / LEASE_TRIES_PER_TTL later at most: 2.5 s, under the 5 s
+ * asked for, while a leader on a busy machine can miss three renewals in a row (one every
+ * 500 ms) and keep it.
+ */
+export const LEASE_TTL_MS = 2000;
+const LEASE_TRIES_PER_TTL = 4;
+/**
+ * After a wake whose position readAll does not show yet (PostgreSQL shows an event once every
+ * older transaction ended, a projector's included, which notifies no one), look again after
+ * 1, 2, 4... ms, then every HIDDEN_MAX_RETRY_MS (or pollMs if shorter) until it shows: a cheap
+ * read, while a transaction left open holds the log back.
+ */
+const HIDDEN_FIRST_RETRY_MS = 1;
+const HIDDEN_MAX_RETRY_MS = 100;
 
 /** A stored event as it travels on the bus: routing key = event type, message id = event id. */
 export function toMessage(event: RecordedEvent): OutgoingMessage {
@@ -56,17 +79,37 @@ export function toMessage(event: RecordedEvent): OutgoingMessage {
  * settled by every consumer it was routed to. A crash or a stop publishes again what was not
  * safe yet after the restart: at least once, never lost, with the backlog waiting in the
  * store rather than in memory.
+ *
+ * One relay at a time: however many run, only the holder of the store's lease `name`
+ * publishes; the others try to take it every LEASE_TTL_MS / LEASE_TRIES_PER_TTL. A new leader
+ * starts from the durable checkpoint. A leader that loses the lease stops publishing at once
+ * and leaves the checkpoint to the next one: what it published meanwhile is published again,
+ * at least once.
+ *
+ * Appends wake it (EventStore.onAppended); it polls every pollMs only in case a wake was missed.
  */
 export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Whether the pause in progress, if any, ends on an append. */
+  private waitingForAppends = false;
+  /** An append was signalled since the last read started. */
+  private signalled = false;
+  /** The highest position signalled: while readAll does not reach it, look again soon. */
+  private known = 0n;
+  private hiddenRetryMs = HIDDEN_FIRST_RETRY_MS;
+  private lease: Lease | undefined;
   private window: PublishWindow | undefined;
   private saved: bigint | undefined;
   private savedAt = 0;
   private published = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {}
+
+  private get leaseTtlMs(): number {
+    return this.options.leaseTtlMs ?? LEASE_TTL_MS;
+  }
 
   start(): void {
     if (this.running) return;
@@ -75,8 +118,8 @@ export class OutboxRelay {
   }
 
   /**
-   * Stops publishing and writes the checkpoint of what is safe so far, waiting at most
-   * STOP_WAIT_MS; the rest is published again after the restart.
+   * Stops publishing, writes the checkpoint of what is safe so far and gives the lease up,
+   * waiting at most STOP_WAIT_MS; the rest is published again after the restart.
    */
   async stop(): Promise<void> {
     this.running = false;
@@ -87,22 +130,80 @@ export class OutboxRelay {
     clearTimeout(timer);
   }
 
-  status(): { position: string | null; published: number; inFlight: number } {
-    return { position: this.saved?.toString() ?? null, published: this.published, inFlight: this.window?.inFlight ?? 0 };
+  status(): { leader: boolean; position: string | null; published: number; inFlight: number } {
+    return {
+      leader: this.lease !== undefined,
+      position: this.saved?.toString() ?? null,
+      published: this.published,
+      inFlight: this.window?.inFlight ?? 0,
+    };
   }
 
+  /** Stands by until it holds the lease, publishes while it holds it, and again. */
   private async run(): Promise<void> {
+    const { store, name, logger } = this.options;
+    let standingBy = false;
     while (this.running) {
+      let lease: Lease | undefined;
       try {
-        await this.step();
+        lease = await store.tryAcquireLease(name, this.leaseTtlMs);
       } catch (error) {
-        this.options.logger.warn(`relay: ${(error as Error).message}; trying again in ${FAILURE_PAUSE_MS} ms`);
+        logger.warn(`relay: the lease could not be asked for (${(error as Error).message}); trying again in ${FAILURE_PAUSE_MS} ms`);
         await this.pause(FAILURE_PAUSE_MS);
+        continue;
+      }
+      if (!lease) {
+        if (!standingBy) logger.info(`relay: another relay publishes; standing by`);
+        standingBy = true;
+        await this.pause(this.leaseTtlMs / LEASE_TRIES_PER_TTL);
+        continue;
+      }
+      standingBy = false;
+      try {
+        await this.lead(lease);
+      } finally {
+        await lease.release().catch((error: unknown) => logger.warn(`relay: the lease was not given up (${(error as Error).message})`));
       }
     }
-    await this.saveCheckpoint(true).catch((error: unknown) =>
-      this.options.logger.warn(`relay: the last checkpoint was not written (${(error as Error).message}); publishing again from the previous one`),
-    );
+  }
+
+  private async lead(lease: Lease): Promise<void> {
+    const { store, logger } = this.options;
+    const lost = () => this.wake?.();
+    lease.lost.addEventListener("abort", lost, { once: true });
+    // Before the first read, so that nothing appended after it goes unheard.
+    const unsubscribe = store.onAppended((position) => this.appended(position));
+    this.lease = lease;
+    this.window = undefined;
+    try {
+      while (this.running && !lease.lost.aborted) {
+        try {
+          await this.step();
+        } catch (error) {
+          logger.warn(`relay: ${(error as Error).message}; trying again in ${FAILURE_PAUSE_MS} ms`);
+          await this.pause(FAILURE_PAUSE_MS);
+        }
+      }
+      if (lease.lost.aborted) {
+        // The next leader owns the checkpoint now; it publishes again what this one had in flight.
+        logger.warn(`relay: lost the lease (${(lease.lost.reason as Error).message}); another relay publishes from the checkpoint`);
+        return;
+      }
+      await this.saveCheckpoint(true).catch((error: unknown) =>
+        logger.warn(`relay: the last checkpoint was not written (${(error as Error).message}); publishing again from the previous one`),
+      );
+    } finally {
+      unsubscribe();
+      lease.lost.removeEventListener("abort", lost);
+      this.lease = undefined;
+      this.window = undefined;
+    }
+  }
+
+  private appended(position: bigint | undefined): void {
+    if (position !== undefined && position > this.known) this.known = position;
+    this.signalled = true;
+    if (this.waitingForAppends) this.wake?.();
   }
 
   private async step(): Promise<void> {
@@ -120,11 +221,18 @@ export class OutboxRelay {
       await this.pause(CHECKPOINT_INTERVAL_MS);
       return;
     }
+    this.signalled = false;
     const page = await store.readAll({ after: window.published, maxCount: Math.min(batchSize, window.room) });
     if (page.length === 0) {
-      await this.pause(pollMs);
+      if (this.known > window.published) {
+        await this.pause(this.hiddenRetryMs, true);
+        this.hiddenRetryMs = Math.min(this.hiddenRetryMs * 2, HIDDEN_MAX_RETRY_MS, pollMs);
+      } else {
+        await this.pause(pollMs, true);
+      }
       return;
     }
+    this.hiddenRetryMs = HIDDEN_FIRST_RETRY_MS;
     for (const event of page) window.track(event.position, bus.publishDurably(toMessage(event)));
     this.published += page.length;
   }
@@ -137,7 +245,11 @@ export class OutboxRelay {
   }
 
   private newWindow(start: bigint): PublishWindow {
-    return new PublishWindow(this.options.windowSize, start, () => this.wake?.());
+    const window: PublishWindow = new PublishWindow(this.options.windowSize, start, () => {
+      // A window left behind (the lease lost, a failed publish) wakes no one.
+      if (this.window === window) this.wake?.();
+    });
+    return window;
   }
 
   /** Writes the safe position when it moved, at most every CHECKPOINT_INTERVAL_MS unless forced. */
@@ -150,14 +262,24 @@ export class OutboxRelay {
     this.savedAt = Date.now();
   }
 
-  private pause(ms: number): Promise<void> {
+  /**
+   * Waits `ms`, or less: until stop(), the lease's loss, room in a full window, or, when
+   * `untilAppended`, an append (at once if one was signalled since the last read started).
+   */
+  private pause(ms: number, untilAppended = false): Promise<void> {
     return new Promise((resolve) => {
-      if (!this.running) return resolve();
-      const timer = setTimeout(resolve, ms).unref();
-      this.wake = () => {
+      if (!this.running || this.lease?.lost.aborted || (untilAppended && this.signalled)) return resolve();
+      const timer = setTimeout(() => done(), ms).unref();
+      const done = () => {
         clearTimeout(timer);
+        if (this.wake === done) {
+          this.wake = undefined;
+          this.waitingForAppends = false;
+        }
         resolve();
       };
+      this.wake = done;
+      this.waitingForAppends = untilAppended;
     });
   }
 }

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +12,11 @@ import {
   WrongExpectedRevision,
 } from "../../adapters/event-store";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { waitFor } from "../../lib/wait-for";
 import { eventStoreFixtures } from "../support/event-stores";
 import { anEvent, metadata, uniqueStream } from "../support/events";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function conflictOf(attempt: Promise<unknown>): Promise<WrongExpectedRevision> {
   const error = await attempt.then(
@@ -244,6 +248,81 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
   it("answers a ping", async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });
+
+  describe("wakes readers after an append", () => {
+    it("signals this process's append with its position, not a system stream's, and nothing once unsubscribed", async () => {
+      const heard: Array<bigint | undefined> = [];
+      const unsubscribe = store.onAppended((position) => heard.push(position));
+      try {
+        const system = await store.append(`$checkpoint-${uniqueStream("relay")}`, [anEvent("$Checkpoint")], { expectedRevision: ANY });
+        const { position } = await store.append(uniqueStream("woken"), [anEvent("A"), anEvent("B")], { expectedRevision: NO_STREAM });
+
+        await waitFor(() => heard.includes(position), { timeoutMs: 2000, what: "the append's position" });
+        expect(heard).not.toContain(system.position);
+      } finally {
+        unsubscribe();
+      }
+      const { position: later } = await store.append(uniqueStream("unheard"), [anEvent("C")], { expectedRevision: NO_STREAM });
+      await sleep(50);
+      expect(heard).not.toContain(later);
+    });
+
+    it("calls each listener even when another throws", async () => {
+      const heard: Array<bigint | undefined> = [];
+      const unsubscribers = [
+        store.onAppended(() => {
+          throw new Error("a listener's own failure");
+        }),
+        store.onAppended((position) => heard.push(position)),
+      ];
+      try {
+        const { position } = await store.append(uniqueStream("woken"), [anEvent("A")], { expectedRevision: NO_STREAM });
+        await waitFor(() => heard.includes(position), { timeoutMs: 2000, what: "the second listener" });
+      } finally {
+        for (const unsubscribe of unsubscribers) unsubscribe();
+      }
+    });
+  });
+
+  describe("leases", () => {
+    it("has one holder at a time: taken again only once released, each name on its own", async () => {
+      const name = uniqueStream("lease");
+      const first = await store.tryAcquireLease(name, 5000);
+      expect(first).toBeDefined();
+      expect(first!.lost.aborted).toBe(false);
+      await expect(store.tryAcquireLease(name, 5000)).resolves.toBeUndefined();
+      const other = await store.tryAcquireLease(uniqueStream("lease"), 5000);
+      expect(other).toBeDefined();
+
+      await first!.release();
+      expect(first!.lost.aborted).toBe(true);
+      const second = await store.tryAcquireLease(name, 5000);
+
+      expect(second).toBeDefined();
+      await Promise.all([second!.release(), other!.release()]);
+    });
+
+    it("goes to exactly one of 10 concurrent tries", async () => {
+      const name = uniqueStream("lease");
+      const tries = await Promise.all(Array.from({ length: 10 }, () => store.tryAcquireLease(name, 5000)));
+      const held = tries.filter((lease) => lease !== undefined);
+
+      expect(held).toHaveLength(1);
+      await held[0]!.release();
+    });
+
+    it("stays with a holder that renews it for several TTLs", async () => {
+      const name = uniqueStream("lease");
+      const lease = await store.tryAcquireLease(name, 100);
+      expect(lease).toBeDefined();
+
+      await sleep(400);
+
+      expect(lease!.lost.aborted).toBe(false);
+      await expect(store.tryAcquireLease(name, 100)).resolves.toBeUndefined();
+      await lease!.release();
+    });
+  });
 });
 
 describe("SqliteEventStore on disk", () => {
@@ -285,6 +364,46 @@ describe("SqliteEventStore on disk", () => {
 
     expect(conflict.actualRevision).toBe(1);
     expect((await one.read("shared")).map((event) => event.type)).toEqual(["A", "B"]);
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it("wakes a reader on another connection to the file (another process of the local cluster) when it is written", async () => {
+    const path = join(dir, "events.db");
+    const [reader, writer] = [new SqliteEventStore(path), new SqliteEventStore(path)];
+    let wakes = 0;
+    const unsubscribe = reader.onAppended(() => (wakes += 1));
+    try {
+      const started = performance.now();
+      await writer.append(uniqueStream("s"), [anEvent("A")], { expectedRevision: NO_STREAM });
+      await waitFor(() => wakes > 0, { timeoutMs: 1000, intervalMs: 1, what: "the reader's wake" });
+
+      expect(performance.now() - started).toBeLessThan(200);
+    } finally {
+      unsubscribe();
+      await Promise.all([reader.close(), writer.close()]);
+    }
+  });
+
+  it("hands a lease on to another connection: when released, and when its holder stopped renewing it past its expiry", async () => {
+    const path = join(dir, "events.db");
+    const [one, two] = [new SqliteEventStore(path), new SqliteEventStore(path)];
+    const held = await one.tryAcquireLease("relay", 300);
+    expect(held).toBeDefined();
+    await expect(two.tryAcquireLease("relay", 300)).resolves.toBeUndefined();
+    await held!.release();
+    const taken = await two.tryAcquireLease("relay", 300);
+    expect(taken).toBeDefined();
+
+    // A holder that died: its row stays, with an expiry it no longer renews.
+    const dead = new Database(path);
+    dead.prepare("UPDATE leases SET holder = 'dead', expires_at = ? WHERE name = 'relay'").run(Date.now() + 200);
+    dead.close();
+    await waitFor(() => taken!.lost.aborted, { timeoutMs: 1000, what: "the holder to find it taken" });
+    await expect(one.tryAcquireLease("relay", 300)).resolves.toBeUndefined();
+    await sleep(250);
+    const after = await one.tryAcquireLease("relay", 300);
+
+    expect(after).toBeDefined();
     await Promise.all([one.close(), two.close()]);
   });
 });

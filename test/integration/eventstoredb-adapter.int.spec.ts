@@ -6,6 +6,7 @@
  */
 import { ANY, NO_STREAM } from "../../adapters/event-store/port";
 import { EventStoreDbEventStore } from "../../adapters/event-store/eventstoredb";
+import { leaseStreamOf } from "../../adapters/event-store/stream-lease";
 import { startEventStoreDbFake, type EventStoreDbFake } from "../support/esdb-fake";
 import { anEvent, uniqueStream } from "../support/events";
 
@@ -43,6 +44,24 @@ describe("EventStoreDbEventStore over the EventStoreDB gRPC fake", () => {
     await store.append(uniqueStream("s"), [visible], { expectedRevision: ANY });
 
     expect(idsOf(await store.readAll({ after: start.position, maxCount: 1 }))).toEqual([visible.id]);
+  });
+
+  it("keeps a lease as a stream: another process's lease is respected until it expires, then taken; the holder learns it lost it", async () => {
+    const name = uniqueStream("relay");
+    const other = (expiresAt: number) => ({ ...anEvent("$Lease", { holder: "another-process", expiresAt }), type: "$Lease" });
+    await store.append(leaseStreamOf(name), [other(Date.now() + 60_000)], { expectedRevision: NO_STREAM });
+    await expect(store.tryAcquireLease(name, 200)).resolves.toBeUndefined();
+
+    // That holder died: its expiry passes without a renewal.
+    await store.append(leaseStreamOf(name), [other(Date.now() - 1)], { expectedRevision: ANY });
+    const lease = await store.tryAcquireLease(name, 200);
+    expect(lease).toBeDefined();
+
+    // Another process wrote over it (a clock ahead, say): the next renewal finds out.
+    await store.append(leaseStreamOf(name), [other(Date.now() + 60_000)], { expectedRevision: ANY });
+    const deadline = Date.now() + 1000;
+    while (!lease!.lost.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((lease!.lost.reason as Error).message).toMatch(/another holder/);
   });
 
   it("answers a ping while the server runs, and rejects one once it is gone", async () => {

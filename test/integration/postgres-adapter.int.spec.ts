@@ -3,6 +3,7 @@ import { Client, Pool, QueryResultRow } from "pg";
 import { NO_STREAM, RecordedEvent } from "../../adapters/event-store";
 import { DuplicateEventId, PostgresEventStore } from "../../adapters/event-store/postgres";
 import { MIGRATIONS, POSITION_SHIFT, applyMigrations } from "../../adapters/event-store/postgres-schema";
+import { waitFor } from "../../lib/wait-for";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { anEvent, uniqueStream } from "../support/events";
 
@@ -244,6 +245,84 @@ describeOnPostgres("PostgresEventStore", () => {
       } finally {
         await store.close();
       }
+    });
+  });
+
+  describe("between processes (two stores on one database)", () => {
+    let database: { url: string; drop(): Promise<void> };
+    let writer: PostgresEventStore;
+    let reader: PostgresEventStore;
+    const terminate = (applicationName: string) =>
+      sql(
+        database.url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE $1 || '%'",
+        [applicationName],
+      );
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      writer = new PostgresEventStore(database.url);
+      reader = new PostgresEventStore(database.url);
+      await Promise.all([writer.ping(), reader.ping()]);
+    });
+    afterAll(async () => {
+      await Promise.all([writer?.close(), reader?.close()]);
+      await database?.drop();
+    });
+
+    it("wakes a reader of another process by NOTIFY, with the position appended, within milliseconds", async () => {
+      const heard: Array<{ position: bigint | undefined; at: number }> = [];
+      const unsubscribe = reader.onAppended((position) => heard.push({ position, at: performance.now() }));
+      try {
+        await sleep(100); // LISTEN is in place
+        const latencies: number[] = [];
+        for (let index = 0; index < 5; index += 1) {
+          const started = performance.now();
+          const { position } = await writer.append(uniqueStream("woken"), [anEvent("A")], { expectedRevision: NO_STREAM });
+          const wake = await waitFor(() => heard.find((entry) => entry.position === position), { intervalMs: 1, timeoutMs: 2000 });
+          latencies.push(wake.at - started);
+        }
+        expect(Math.max(...latencies)).toBeLessThan(100);
+        const system = await writer.append(`$checkpoint-${uniqueStream("relay")}`, [anEvent("$Checkpoint")], { expectedRevision: NO_STREAM });
+        await sleep(50);
+        expect(heard.map((entry) => entry.position)).not.toContain(system.position);
+      } finally {
+        unsubscribe();
+      }
+    });
+
+    it("listens again after its connection is cut, waking the reader once it is back", async () => {
+      const heard: Array<bigint | undefined> = [];
+      const unsubscribe = reader.onAppended((position) => heard.push(position));
+      try {
+        await sleep(100);
+        await terminate("glitchbuster-appends");
+        await waitFor(() => heard.includes(undefined), { timeoutMs: 3000, what: "the wake after reconnecting" });
+
+        const { position } = await writer.append(uniqueStream("woken"), [anEvent("A")], { expectedRevision: NO_STREAM });
+
+        await waitFor(() => heard.includes(position), { timeoutMs: 2000, what: "a later append's wake" });
+      } finally {
+        unsubscribe();
+      }
+    });
+
+    it("frees a lease at once when its holder's session ends (killed), and the holder learns it lost it", async () => {
+      const name = uniqueStream("relay").slice(0, 20);
+      const held = await writer.tryAcquireLease(name, 10_000);
+      expect(held).toBeDefined();
+      await expect(reader.tryAcquireLease(name, 10_000)).resolves.toBeUndefined();
+
+      const killed = performance.now();
+      // The holder's session and the one the other process keeps for its next try.
+      await terminate(`glitchbuster-lease-${name}@`);
+      await waitFor(() => held!.lost.aborted, { intervalMs: 1, timeoutMs: 2000, what: "the holder to learn it" });
+      const taken = await reader.tryAcquireLease(name, 10_000);
+
+      expect(taken).toBeDefined();
+      expect(performance.now() - killed).toBeLessThan(1000);
+      expect((held!.lost.reason as Error).message).toMatch(/session ended/);
+      await taken!.release();
     });
   });
 
