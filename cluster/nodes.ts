@@ -6,11 +6,15 @@ export interface ClusterNode {
   services: ServiceName[];
 }
 
-/** One node per service, two orchestrators sharing their queue: what docker-compose.yml runs too. */
+/**
+ * One node per service, two orchestrators sharing their queue and two relays, of which one
+ * publishes while the other stands by (the store's lease): what docker-compose.yml runs too.
+ */
 export const CLUSTER_NODES: readonly ClusterNode[] = [
   { name: "api", services: ["api"] },
   { name: "orders", services: ["orders"] },
   { name: "relay", services: ["relay"] },
+  { name: "relay-2", services: ["relay"] },
   { name: "orchestrator-1", services: ["orchestrator"] },
   { name: "orchestrator-2", services: ["orchestrator"] },
   { name: "antifraud", services: ["antifraud"] },

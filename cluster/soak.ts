@@ -1,20 +1,23 @@
 import { readFileSync } from "node:fs";
 import { waitFor } from "../lib/wait-for";
 import { EventLogQueries } from "./event-log-queries";
+import { leaseHoldersOf } from "./lease-holders";
 import { LocalCluster } from "./local-cluster";
-import { CLUSTER_NODES } from "./nodes";
 import { OrderClient } from "./order-client";
-import { rabbitMqAnswers, rabbitmqctl } from "./rabbitmq-control";
+import { RelayFailover, killAndRestartOrchestrator, killRelayLeader, restartRabbitMq } from "./soak-faults";
+
+export type { RelayFailover } from "./soak-faults";
 
 export interface SoakOptions {
   orders: number;
   rounds: number;
   /** dist/main.js */
   main: string;
-  /** The environment of every node (port, event store file, namespace, admin token...). */
+  /** The environment of every node (port, namespace, admin token...). */
   env: Record<string, string>;
   baseUrl: string;
-  eventStorePath: string;
+  /** The event store every node shares (their EVENT_STORE_URL), which the ledger is read from. */
+  eventStoreUrl: string;
   rabbitmqUrl: string;
   adminToken: string;
   log: (line: string) => void;
@@ -41,6 +44,8 @@ export interface SoakReport {
   violations: string[];
   /** Resident memory of each node, in MiB, after each round. */
   rssMiB: Array<Record<string, number>>;
+  /** Undefined when the store cannot tell which relay leads (memory:, EventStoreDB). */
+  relayFailover?: RelayFailover;
 }
 
 /** Participants fail 30 % of their calls, with latency: the soak's weather. */
@@ -72,13 +77,20 @@ function rssMiB(pid: number | undefined): number {
 
 /**
  * N orders through the local cluster while participants fail 30 % of their calls, with a
- * kill -9 of an orchestrator and a RabbitMQ restart in the first round; then faults off, the
- * DLQ replayed, and a ledger that must balance.
+ * kill -9 of an orchestrator, of the relay leader and a RabbitMQ restart in the first round;
+ * then faults off, the DLQ replayed, and a ledger that must balance.
  */
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { log, baseUrl } = options;
-  const cluster = new LocalCluster({ main: options.main, env: { ...process.env, ...SOAK_FAULTS, ...options.env }, output: options.nodeOutput });
-  const queries = new EventLogQueries(options.eventStorePath);
+  const cluster = new LocalCluster({
+    main: options.main,
+    env: { ...process.env, ...SOAK_FAULTS, ...options.env, EVENT_STORE_URL: options.eventStoreUrl },
+    output: options.nodeOutput,
+  });
+  const queries = new EventLogQueries(options.eventStoreUrl);
+  const leaseHolders = leaseHoldersOf(options.eventStoreUrl);
+  if (!leaseHolders) log(`${options.eventStoreUrl}: cannot tell which relay leads; the relay leader is not killed`);
+  let relayFailover: Promise<RelayFailover> | undefined;
   const admin = { "content-type": "application/json", authorization: `Bearer ${options.adminToken}` };
   const chaos = (service: string, failureRate: number) =>
     fetch(`${baseUrl}/chaos/${service}`, { method: "PUT", headers: admin, body: JSON.stringify({ failureRate, latencyMs: failureRate > 0 ? 20 : 0 }) });
@@ -88,63 +100,73 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   cluster.startAll();
   const rssMiBByRound: SoakReport["rssMiB"] = [];
   try {
-    await healthy(60_000);
-    for (let round = 1; round <= options.rounds; round += 1) {
-      log(`round ${round}: ${options.orders} orders, participants failing 30 % of calls`);
-      await Promise.all([chaos("antifraud", 0.3), chaos("payments", 0.3)]);
-      const client = new OrderClient(baseUrl, `soak-${Date.now()}-round-${round}`);
-      const faults: Promise<void>[] = [];
-      await client.placeMany(options.orders, orderOf, 20, async (placed, id, index) => {
-        if (index % 10 === 5) await client.cancel(id);
-        if (round !== 1) return;
-        if (placed === Math.floor(options.orders / 3)) faults.push(killAndRestartOrchestrator(cluster, log));
-        if (placed === Math.floor((options.orders * 2) / 3)) faults.push(restartRabbitMq(options.rabbitmqUrl, log));
-      });
-      await Promise.all(faults);
-      await healthy(120_000);
-      log("placed; waiting for every order to be settled or dead-lettered");
-      await waitForQuiet(queries, log);
-
-      log(`quiet: ${queries.ordersDeadInDlq()} orders in the DLQ; faults off, waiting for the breakers, replaying`);
-      await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
-      await waitFor(
-        async () => {
-          const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: Array<{ state: string }> };
-          return report.breakers.every((breaker) => breaker.state !== "open");
-        },
-        { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },
-      );
-      for (let replays = 0; queries.ordersDeadInDlq() > 0 && replays < 5; replays += 1) {
-        await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
+    try {
+      await healthy(60_000);
+      for (let round = 1; round <= options.rounds; round += 1) {
+        log(`round ${round}: ${options.orders} orders, participants failing 30 % of calls`);
+        await Promise.all([chaos("antifraud", 0.3), chaos("payments", 0.3)]);
+        const client = new OrderClient(baseUrl, `soak-${Date.now()}-round-${round}`);
+        const faults: Promise<void>[] = [];
+        await client.placeMany(options.orders, orderOf, 20, async (placed, id, index) => {
+          if (index % 10 === 5) await client.cancel(id);
+          if (round !== 1) return;
+          if (placed === Math.floor(options.orders / 3)) faults.push(killAndRestartOrchestrator(cluster, log));
+          if (placed === Math.floor(options.orders / 2) && leaseHolders) {
+            relayFailover = killRelayLeader(cluster, leaseHolders, log);
+            faults.push(relayFailover.then(() => undefined));
+          }
+          if (placed === Math.floor((options.orders * 2) / 3)) faults.push(restartRabbitMq(options.rabbitmqUrl, log));
+        });
+        await Promise.all(faults);
+        await healthy(120_000);
+        log("placed; waiting for every order to be settled or dead-lettered");
         await waitForQuiet(queries, log);
+
+        log(`quiet: ${await queries.ordersDeadInDlq()} orders in the DLQ; faults off, waiting for the breakers, replaying`);
+        await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
+        await waitFor(
+          async () => {
+            const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: Array<{ state: string }> };
+            return report.breakers.every((breaker) => breaker.state !== "open");
+          },
+          { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },
+        );
+        for (let replays = 0; (await queries.ordersDeadInDlq()) > 0 && replays < 5; replays += 1) {
+          await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
+          await waitForQuiet(queries, log);
+        }
+        const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
+        rssMiBByRound.push(rss);
+        log(`round ${round} done; RSS MiB ${JSON.stringify(rss)}`);
       }
-      const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
-      rssMiBByRound.push(rss);
-      log(`round ${round} done; RSS MiB ${JSON.stringify(rss)}`);
+    } finally {
+      const codes = await cluster.stopAll();
+      log(`stopped: ${JSON.stringify(codes)}`);
     }
+    // After the stop, so that whatever a node appended on its way out is counted too.
+    const ledger = await ledgerOf(queries);
+    return { ledger, violations: violationsOf(ledger), rssMiB: rssMiBByRound, relayFailover: await relayFailover };
   } finally {
-    const codes = await cluster.stopAll();
-    log(`stopped: ${JSON.stringify(codes)}`);
+    await Promise.all([queries.close(), leaseHolders?.close()]);
   }
-  const ledger = ledgerOf(queries);
-  return { ledger, violations: violationsOf(ledger), rssMiB: rssMiBByRound };
 }
 
 /** Every created order settled or held in the DLQ. */
-function quiet(queries: EventLogQueries): boolean {
-  return queries.countOfType("OrderCreated") === queries.terminalOrders() + queries.ordersDeadInDlq();
+async function quiet(queries: EventLogQueries): Promise<boolean> {
+  const [created, settled, dead] = await Promise.all([queries.countOfType("OrderCreated"), queries.terminalOrders(), queries.ordersDeadInDlq()]);
+  return created === settled + dead;
 }
 
 /** Waits for a quiet point, telling every 10 s where things stand, and what is stuck if it never comes. */
 async function waitForQuiet(queries: EventLogQueries, log: (line: string) => void): Promise<void> {
   const deadline = Date.now() + QUIET_TIMEOUT_MS;
   let nextReport = Date.now() + 10_000;
-  while (!quiet(queries)) {
+  while (!(await quiet(queries))) {
     if (Date.now() > nextReport || Date.now() > deadline) {
-      const stuck = queries.unsettledOrders(5);
+      const stuck = await queries.unsettledOrders(5);
       log(
-        `created ${queries.countOfType("OrderCreated")}, settled ${queries.terminalOrders()}, in the DLQ ${queries.ordersDeadInDlq()}; ` +
-          `relay at ${queries.relayCheckpoint()} of ${queries.lastPosition()}; unsettled: ${JSON.stringify(stuck)}`,
+        `created ${await queries.countOfType("OrderCreated")}, settled ${await queries.terminalOrders()}, in the DLQ ${await queries.ordersDeadInDlq()}; ` +
+          `relay at ${await queries.relayCheckpoint()} of ${await queries.lastPosition()}; unsettled, not in the DLQ: ${JSON.stringify(stuck)}`,
       );
       nextReport = Date.now() + 10_000;
       if (Date.now() > deadline) throw new Error(`no quiet point within ${QUIET_TIMEOUT_MS} ms`);
@@ -153,34 +175,18 @@ async function waitForQuiet(queries: EventLogQueries, log: (line: string) => voi
   }
 }
 
-async function killAndRestartOrchestrator(cluster: LocalCluster, log: (line: string) => void): Promise<void> {
-  log("kill -9 orchestrator-1");
-  await cluster.kill("orchestrator-1");
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  cluster.start(CLUSTER_NODES.find((node) => node.name === "orchestrator-1")!);
-  log("orchestrator-1 started again");
-}
-
-async function restartRabbitMq(url: string, log: (line: string) => void): Promise<void> {
-  log("rabbitmqctl stop_app");
-  await rabbitmqctl("stop_app");
-  await rabbitmqctl("start_app");
-  await waitFor(() => rabbitMqAnswers(url), { timeoutMs: 60_000, intervalMs: 200, what: "RabbitMQ to answer again" });
-  log("RabbitMQ answers again");
-}
-
-export function ledgerOf(queries: EventLogQueries): Ledger {
-  const created = queries.countOfType("OrderCreated");
+export async function ledgerOf(queries: EventLogQueries): Promise<Ledger> {
+  const created = await queries.countOfType("OrderCreated");
   return {
     created,
-    confirmed: queries.countOfType("OrderConfirmed"),
-    rejected: queries.countOfType("OrderRejected"),
-    cancelled: queries.countOfType("OrderCancelled"),
-    deadLettered: queries.deadLetteredMessages(),
-    replayed: queries.replayedDeadLetters(),
-    lost: created - queries.terminalOrders() - queries.ordersDeadInDlq(),
-    appendedTwice: queries.eventsAppendedTwice(),
-    heldPayments: queries.paymentsHeldForUnconfirmedOrders(),
+    confirmed: await queries.countOfType("OrderConfirmed"),
+    rejected: await queries.countOfType("OrderRejected"),
+    cancelled: await queries.countOfType("OrderCancelled"),
+    deadLettered: await queries.deadLetteredMessages(),
+    replayed: await queries.replayedDeadLetters(),
+    lost: created - (await queries.terminalOrders()) - (await queries.ordersDeadInDlq()),
+    appendedTwice: await queries.eventsAppendedTwice(),
+    heldPayments: await queries.paymentsHeldForUnconfirmedOrders(),
   };
 }
 
@@ -195,7 +201,7 @@ export function violationsOf(ledger: Ledger): string[] {
   return violations;
 }
 
-export function formatLedger({ ledger, violations, rssMiB }: SoakReport): string {
+export function formatLedger({ ledger, violations, rssMiB, relayFailover }: SoakReport): string {
   const rows = [
     ["created", ledger.created],
     ["confirmed", ledger.confirmed],
@@ -207,6 +213,9 @@ export function formatLedger({ ledger, violations, rssMiB }: SoakReport): string
     ["payments authorised for a rejected/cancelled order, not voided", ledger.heldPayments],
   ];
   const lines = ["| ledger | |", "|---|---|", ...rows.map(([name, value]) => `| ${name} | ${value} |`)];
+  if (relayFailover) {
+    lines.push("", `relay leader ${relayFailover.killed} killed (-9); ${relayFailover.successor} took over ${relayFailover.takeoverMs} ms later`);
+  }
   if (rssMiB.length > 0) {
     lines.push("", `| RSS MiB | ${rssMiB.map((_, index) => `after round ${index + 1}`).join(" | ")} | growth |`, `|---|${rssMiB.map(() => "---|").join("")}---|`);
     for (const node of Object.keys(rssMiB[0]!)) {

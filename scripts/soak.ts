@@ -1,15 +1,16 @@
 import "../lib/supported-node";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deleteRabbitMqObjects } from "../cluster/rabbitmq-control";
 import { formatLedger, runSoak } from "../cluster/soak";
+import { createSoakStore, soakStoreChoice } from "../cluster/soak-store";
 
 /**
  * `npm run soak`: SOAK_ORDERS (default 2,000) orders per round, SOAK_ROUNDS (default 2)
- * rounds, through the local cluster on the local RabbitMQ and a fresh SQLite file. Prints
- * the ledger and each node's RSS after each round; exits 1 on any violation.
+ * rounds, through the local cluster on the local RabbitMQ and a fresh event store: a scratch
+ * PostgreSQL database on 127.0.0.1:5432 (SOAK_POSTGRES_URL) when it answers, else an SQLite
+ * file, with a warning; SOAK_STORE=sqlite|postgres chooses. Prints the ledger and each node's
+ * RSS after each round; exits 1 on any violation.
  */
 async function main(): Promise<number> {
   const orders = Number(process.env.SOAK_ORDERS ?? 2000);
@@ -18,7 +19,8 @@ async function main(): Promise<number> {
   const rabbitmqUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
   const namespace = `soak-${Date.now()}`;
   const adminToken = randomBytes(18).toString("base64url");
-  const dir = mkdtempSync(join(tmpdir(), "glitchbuster-soak-"));
+  const store = await createSoakStore(soakStoreChoice(process.env.SOAK_STORE), process.env.SOAK_POSTGRES_URL || undefined);
+  (store.warning ? console.warn : console.log)(store.note);
   const started = Date.now();
   try {
     const report = await runSoak({
@@ -30,23 +32,23 @@ async function main(): Promise<number> {
         HOST: "127.0.0.1",
         AMQP_URL: rabbitmqUrl,
         BUS_NAMESPACE: namespace,
-        EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`,
         ADMIN_TOKEN: adminToken,
         LOG_LEVEL: process.env.LOG_LEVEL ?? "error",
       },
       baseUrl: `http://127.0.0.1:${port}/api`,
-      eventStorePath: join(dir, "events.db"),
+      eventStoreUrl: store.url,
       rabbitmqUrl,
       adminToken,
       log: (line) => console.log(`[soak ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`),
       nodeOutput: process.env.SOAK_VERBOSE ? (line) => console.log(line) : undefined,
     });
-    console.log(`\n${formatLedger(report)}\n\n${orders} orders x ${rounds} rounds in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const on = store.url.startsWith("sqlite:") ? "SQLite" : "PostgreSQL";
+    console.log(`\n${formatLedger(report)}\n\n${orders} orders x ${rounds} rounds on ${on} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return report.violations.length === 0 ? 0 : 1;
   } finally {
     await deleteRabbitMqObjects(rabbitmqUrl, namespace).catch(() => undefined);
     await deleteRabbitMqObjects(rabbitmqUrl, `MOL-${namespace}`).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    await store.dispose();
   }
 }
 

@@ -81,9 +81,9 @@ describe("a RabbitMQ restart is not the client's problem", () => {
     const ids = answers.map((answer) => answer.id);
     expect(new Set(ids).size).toBe(answers.length);
     // One order per answer: nothing created twice by a retry inside the cluster.
-    await waitFor(() => running.log.countOfType("OrderCreated") >= answers.length, { timeoutMs: 10_000, what: "every order in the log" });
-    expect(running.log.countOfType("OrderCreated")).toBe(answers.length);
+    await waitFor(async () => (await running.log.countOfType("OrderCreated")) >= answers.length, { timeoutMs: 10_000, what: "every order in the log" });
+    expect(await running.log.countOfType("OrderCreated")).toBe(answers.length);
     await running.waitUntilSettled(answers.length, 30_000);
-    expect(running.log.terminalOrders()).toBe(answers.length);
+    expect(await running.log.terminalOrders()).toBe(answers.length);
   }, 90_000);
 });

@@ -30,10 +30,10 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     const ids = await harness.placeOrders(200);
     await harness.waitUntilSettled(ids.length);
 
-    expect(harness.log.countOfType("OrderCreated")).toBe(200);
-    expect(harness.log.terminalOrders()).toBe(200);
-    expect(harness.log.repeatedSagaSteps()).toEqual([]);
-    const startedBy = harness.log.sagasStartedBy();
+    expect(await harness.log.countOfType("OrderCreated")).toBe(200);
+    expect(await harness.log.terminalOrders()).toBe(200);
+    expect(await harness.log.repeatedSagaSteps()).toEqual([]);
+    const startedBy = await harness.log.sagasStartedBy();
     expect(Object.keys(startedBy).sort()).toEqual(["orchestrator-1", "orchestrator-2"]);
     expect(startedBy["orchestrator-1"]! + startedBy["orchestrator-2"]!).toBe(200);
   });
@@ -51,9 +51,9 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     await harness.nodeReady("orchestrator-1");
     await harness.waitUntilSettled(ids.length);
 
-    expect(harness.log.countOfType("OrderCreated")).toBe(200);
-    expect(harness.log.terminalOrders()).toBe(200);
-    expect(harness.log.repeatedSagaSteps()).toEqual([]);
+    expect(await harness.log.countOfType("OrderCreated")).toBe(200);
+    expect(await harness.log.terminalOrders()).toBe(200);
+    expect(await harness.log.repeatedSagaSteps()).toEqual([]);
   });
 
   it("loses nothing across a RabbitMQ restart mid-run: every order placed is settled after recovery", async () => {
@@ -73,8 +73,8 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
     await harness.waitUntilSettled(ids.length, 90_000);
 
     expect(new Set(ids).size).toBe(120);
-    expect(harness.log.countOfType("OrderCreated")).toBe(120);
-    expect(harness.log.terminalOrders()).toBe(120);
-    expect(harness.log.repeatedSagaSteps()).toEqual([]);
+    expect(await harness.log.countOfType("OrderCreated")).toBe(120);
+    expect(await harness.log.terminalOrders()).toBe(120);
+    expect(await harness.log.repeatedSagaSteps()).toEqual([]);
   }, 180_000);
 });

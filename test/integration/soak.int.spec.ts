@@ -1,20 +1,23 @@
 import { randomUUID } from "node:crypto";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { deleteRabbitMqObjects } from "../../cluster/rabbitmq-control";
 import { formatLedger, runSoak } from "../../cluster/soak";
 import { freePort } from "../support/cluster-harness";
+import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { RABBITMQ_URL } from "../support/rabbitmq";
 
 const ROOT = join(__dirname, "..", "..");
 const LOG = join(ROOT, "test-artifacts", "soak.log");
+/** The relay lease's TTL (2 s) and a standby's next try, with room for a busy machine: what issue 12 asks. */
+const TAKEOVER_BOUND_MS = 5000;
 
-describe("soak (the small one of CI; npm run soak runs 2,000 orders x 2 rounds)", () => {
-  it("balances the ledger after 200 orders through faults, a kill -9, a RabbitMQ restart and a replay", async () => {
+// On PostgreSQL, as the cluster runs: skipped (with a warning) only where it does not answer and CI is not set.
+(runsOnPostgres ? describe : describe.skip)("soak on PostgreSQL (the small one of CI; npm run soak runs 2,000 orders x 2 rounds)", () => {
+  it("balances the ledger after 200 orders through faults, kill -9 of an orchestrator and of the relay leader, a RabbitMQ restart and a replay", async () => {
     mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
     rmSync(LOG, { force: true });
-    const dir = mkdtempSync(join(tmpdir(), "glitchbuster-soak-"));
+    const database = await createTestDatabase();
     const namespace = `test-${randomUUID()}`;
     const port = await freePort();
     const write = (line: string) => appendFileSync(LOG, `${line}\n`);
@@ -28,13 +31,12 @@ describe("soak (the small one of CI; npm run soak runs 2,000 orders x 2 rounds)"
           HOST: "127.0.0.1",
           AMQP_URL: RABBITMQ_URL,
           BUS_NAMESPACE: namespace,
-          EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`,
           ADMIN_TOKEN: "soak-test",
           LOG_LEVEL: "warn",
           METRICS_PORT: "0",
         },
         baseUrl: `http://127.0.0.1:${port}/api`,
-        eventStorePath: join(dir, "events.db"),
+        eventStoreUrl: database.url,
         rabbitmqUrl: RABBITMQ_URL,
         adminToken: "soak-test",
         log: write,
@@ -48,10 +50,14 @@ describe("soak (the small one of CI; npm run soak runs 2,000 orders x 2 rounds)"
       expect(report.ledger.rejected).toBeGreaterThan(0);
       expect(report.ledger.cancelled).toBeGreaterThan(0);
       expect(report.ledger.replayed).toBe(report.ledger.deadLettered);
+      // The relay leader was killed, and the other relay took over.
+      expect(report.relayFailover).toBeDefined();
+      expect([report.relayFailover!.killed, report.relayFailover!.successor].sort()).toEqual(["relay", "relay-2"]);
+      expect(report.relayFailover!.takeoverMs).toBeLessThan(TAKEOVER_BOUND_MS);
     } finally {
       await deleteRabbitMqObjects(RABBITMQ_URL, namespace);
       await deleteRabbitMqObjects(RABBITMQ_URL, `MOL-${namespace}`);
-      rmSync(dir, { recursive: true, force: true });
+      await database.drop();
     }
   }, 300_000);
 });

@@ -22,8 +22,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * The local cluster of `npm run start:cluster` as real processes, on the real RabbitMQ, with
- * a namespace, an event store file and a port of its own; what the nodes print goes to
- * test-artifacts/<name>.log.
+ * a namespace, an event store file (or the EVENT_STORE_URL given in `env`) and a port of its
+ * own; what the nodes print goes to test-artifacts/<name>.log.
  */
 export class ClusterHarness {
   readonly cluster: LocalCluster;
@@ -40,7 +40,8 @@ export class ClusterHarness {
     this.logFile = join(ARTIFACTS, `${name}.log`);
     this.baseUrl = `http://127.0.0.1:${port}/api`;
     this.client = new OrderClient(this.baseUrl, this.namespace);
-    this.log = new EventLogQueries(join(this.dir, "events.db"));
+    const eventStoreUrl = env.EVENT_STORE_URL ?? `sqlite:${join(this.dir, "events.db")}`;
+    this.log = new EventLogQueries(eventStoreUrl);
     this.cluster = new LocalCluster({
       main: join(ROOT, "dist", "main.js"),
       env: {
@@ -49,11 +50,11 @@ export class ClusterHarness {
         HOST: "127.0.0.1",
         AMQP_URL: RABBITMQ_URL,
         BUS_NAMESPACE: this.namespace,
-        EVENT_STORE_URL: `sqlite:${join(this.dir, "events.db")}`,
         LOG_LEVEL: "warn",
         ADMIN_TOKEN: "cluster-test",
         METRICS_PORT: "0",
         ...env,
+        EVENT_STORE_URL: eventStoreUrl,
       },
       output: (line) => appendFileSync(this.logFile, `${line}\n`),
     });
@@ -101,11 +102,12 @@ export class ClusterHarness {
   }
 
   async waitUntilSettled(expected: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(() => this.log.terminalOrders() >= expected, { timeoutMs, intervalMs: 200, what: `${expected} orders to settle (see ${this.logFile})` });
+    await waitFor(async () => (await this.log.terminalOrders()) >= expected, { timeoutMs, intervalMs: 200, what: `${expected} orders to settle (see ${this.logFile})` });
   }
 
   async stop(): Promise<Record<string, number | NodeJS.Signals | null>> {
     const codes = await this.cluster.stopAll();
+    await this.log.close();
     await deleteRabbitMqObjects(RABBITMQ_URL, this.namespace).catch(() => undefined);
     await deleteRabbitMqObjects(RABBITMQ_URL, `MOL-${this.namespace}`).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
