@@ -14,10 +14,14 @@ import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
-import { AggregateList, InvalidCursor } from "../projections/aggregate-list";
+import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
+import { DEAD_LETTERS_VIEW } from "../projections/dead-letters";
+import { InvalidCursor } from "../projections/projection";
 
 export interface DlqServiceOptions {
   eventStoreUrl: string;
+  /** READ_MODEL_URL: where the DLQ list lives; chosen from eventStoreUrl when unset. */
+  readModelUrl?: string;
   bus: BusMixinOptions;
 }
 
@@ -44,9 +48,9 @@ export interface DlqFilter {
 }
 
 type DlqThis = WithEventStore &
-  WithBus & {
+  WithBus &
+  WithProjection<DeadLetterEntry> & {
     entries: AggregateRepository<DeadLetterCommand, DeadLetterEvent, DeadLetterEntry>;
-    list: AggregateList<DeadLetterEvent, DeadLetterEntry>;
     drain: Consumer | undefined;
     /** Ids of the replay claims this service instance holds right now (between claim and completion). */
     claimsInFlight: Set<string>;
@@ -105,11 +109,8 @@ export function summaryOf(entry: Entry): DeadLetterSummary {
   };
 }
 
-const matches = (filter: DlqFilter) => (entry: DeadLetterEntry) =>
-  entry.status !== "none" &&
-  (filter.status === undefined || entry.status === filter.status) &&
-  (filter.originQueue === undefined || entry.message.originQueue === filter.originQueue) &&
-  (filter.eventType === undefined || entry.message.topic === filter.eventType);
+/** A filter of the list as the columns of its table (projections/dead-letters.ts). */
+const columnsOf = (filter: DlqFilter) => ({ status: filter.status, origin_queue: filter.originQueue, event_type: filter.eventType });
 
 /**
  * Drains the bus's dead letters into the event store (each is acked only once stored), and
@@ -121,10 +122,15 @@ const matches = (filter: DlqFilter) => (entry: DeadLetterEntry) =>
  * loaded, and only the one whose append succeeds goes on; the others are told 409 (or, within
  * a replay-all, skip the entry). A message is sent only by the replay that holds the claim.
  */
-export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
+export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
   return {
     name: "dlq",
-    mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin(STATUS_OF)],
+    mixins: [
+      EventStoreMixin({ url: eventStoreUrl }),
+      ProjectionMixin({ name: "dead-letters", definition: DEAD_LETTERS_VIEW, eventStoreUrl, readModelUrl }),
+      BusMixin(bus),
+      DomainErrorsMixin(STATUS_OF),
+    ],
 
     events: {
       /** A node that left may have held claims: finish its replays. */
@@ -144,9 +150,9 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
         },
         async handler(this: DlqThis, ctx: Context<DlqFilter & { limit?: number; cursor?: string }>) {
           const { limit = DEFAULT_PAGE_SIZE, cursor, ...filter } = ctx.params;
-          await this.list.catchUp(this.eventStore);
           try {
-            const page = this.list.query(limit, cursor, matches(filter));
+            // Caught up first: the caller sees its own writes.
+            const page = await this.projection.list(columnsOf(filter), limit, cursor);
             return { items: page.items.map((entry) => summaryOf(entry as Entry)), nextCursor: page.nextCursor };
           } catch (error) {
             if (!(error instanceof InvalidCursor)) throw error;
@@ -176,7 +182,9 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
       replayAll: {
         params: { $$strict: true, ...filterParams },
         async handler(this: DlqThis, ctx: Context<DlqFilter>) {
-          const candidates = (await this.matching(ctx.params)).filter((entry) => this.replayable(entry));
+          // Only dead entries and abandoned replays can be replayed: the others are not read.
+          const [dead, replaying] = [await this.matching({ ...ctx.params, status: "dead" }), await this.matching({ ...ctx.params, status: "replaying" })];
+          const candidates = [...dead, ...replaying].filter((entry) => this.replayable(entry));
           let replayed = 0;
           for (const entry of candidates) {
             try {
@@ -342,26 +350,21 @@ export function dlqService({ eventStoreUrl, bus }: DlqServiceOptions): ServiceSc
       /** The number of dead letters, also kept in the DLQ depth gauge. */
       async reportDepth(this: DlqThis): Promise<number> {
         // A replay under way (or interrupted) has not delivered its message yet: still counted.
-        const depth = (await this.matching({})).filter((entry) => entry.status === "dead" || entry.status === "replaying").length;
+        const counts = await this.projection.counts();
+        const depth = (counts.dead ?? 0) + (counts.replaying ?? 0);
         this.broker.metrics.set(appMetric(this.broker, "dlqDepth"), depth);
         return depth;
       },
 
+      /** Every entry that matches, oldest first, read from the list page by page after catching up. */
       async matching(this: DlqThis, filter: DlqFilter): Promise<Entry[]> {
-        await this.list.catchUp(this.eventStore);
-        return this.list.filter(matches(filter)) as Entry[];
+        return ((await this.projection.all(columnsOf(filter))) as Entry[]).reverse();
       },
     },
 
     created() {
       this.claimsInFlight = new Set();
       this.entries = new AggregateRepository(this.eventStore, deadLetterDecider, "deadletter");
-      this.list = new AggregateList<DeadLetterEvent, DeadLetterEntry>({
-        streamPrefix: "deadletter",
-        initialState: deadLetterDecider.initialState,
-        evolve: deadLetterDecider.evolve,
-        exists: (entry) => entry.status !== "none",
-      });
     },
 
     async started() {

@@ -10,11 +10,15 @@ import { appMetric } from "../mixins/app-metrics";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
-import { AggregateList, InvalidCursor } from "../projections/aggregate-list";
+import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
+import { ORDERS_VIEW } from "../projections/orders";
+import { InvalidCursor } from "../projections/projection";
 import { typedText } from "../lib/typed-text";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;
+  /** READ_MODEL_URL: where the order list lives; chosen from eventStoreUrl when unset. */
+  readModelUrl?: string;
 }
 
 export interface CreateOrderParams {
@@ -49,9 +53,9 @@ export interface OrderHistoryEntry {
   data: Record<string, unknown>;
 }
 
-type OrdersThis = WithEventStore & {
+type OrdersThis = WithEventStore &
+  WithProjection<Order> & {
   orders: AggregateRepository<OrderCommand, OrderEvent, Order>;
-  orderList: AggregateList<OrderEvent, Order>;
   execute(ctx: Context, orderId: string, command: OrderCommand, extra?: Record<string, unknown>): Promise<PlacedOrder>;
 };
 
@@ -73,10 +77,14 @@ const orderId = typedText(ORDER_LIMITS.maxIdLength);
 const reason = typedText(ORDER_LIMITS.maxReasonLength);
 const statuses = ["pending", "confirmed", "rejected", "cancelled"];
 
-export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
+export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
   return {
     name: "orders",
-    mixins: [EventStoreMixin({ url: eventStoreUrl }), DomainErrorsMixin(STATUS_OF)],
+    mixins: [
+      EventStoreMixin({ url: eventStoreUrl }),
+      ProjectionMixin({ name: "orders", definition: ORDERS_VIEW, eventStoreUrl, readModelUrl }),
+      DomainErrorsMixin(STATUS_OF),
+    ],
 
     actions: {
       create: {
@@ -155,14 +163,10 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
           cursor: { type: "string", min: 1, max: 64, optional: true },
         },
         async handler(this: OrdersThis, ctx: Context<ListOrdersParams>) {
-          await this.orderList.catchUp(this.eventStore);
           const { status, customerId, limit = DEFAULT_PAGE_SIZE, cursor } = ctx.params;
           try {
-            return this.orderList.query(
-              limit,
-              cursor,
-              (order) => (status === undefined || order.status === status) && (customerId === undefined || (order as PlacedOrder).customerId === customerId),
-            );
+            // Caught up first: the caller sees its own writes.
+            return await this.projection.list({ status, customer_id: customerId }, limit, cursor);
           } catch (error) {
             if (!(error instanceof InvalidCursor)) throw error;
             throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [
@@ -175,10 +179,8 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
       stats: {
         visibility: "public",
         async handler(this: OrdersThis): Promise<Record<PlacedOrder["status"], number>> {
-          await this.orderList.catchUp(this.eventStore);
-          const counts = { pending: 0, confirmed: 0, rejected: 0, cancelled: 0 };
-          for (const order of this.orderList.filter(() => true)) counts[(order as PlacedOrder).status] += 1;
-          return counts;
+          const counts = await this.projection.counts();
+          return { pending: counts.pending ?? 0, confirmed: counts.confirmed ?? 0, rejected: counts.rejected ?? 0, cancelled: counts.cancelled ?? 0 };
         },
       },
 
@@ -247,16 +249,6 @@ export function ordersService({ eventStoreUrl }: OrdersServiceOptions): ServiceS
     // Lifecycle handlers see the plain Service type; the typed `this` is on actions and methods.
     created() {
       this.orders = new AggregateRepository(this.eventStore, orderDecider, "order");
-      this.orderList = new AggregateList<OrderEvent, Order>({
-        streamPrefix: "order",
-        initialState: orderDecider.initialState,
-        evolve: orderDecider.evolve,
-        exists: (order) => order.status !== "initial",
-      });
-    },
-
-    async started() {
-      await this.orderList.catchUp(this.eventStore);
     },
   };
 }

@@ -11,14 +11,18 @@ export const PUBLIC_ALIASES = {
   "GET /chaos": "api.chaos",
   "GET /resilience": "api.resilience",
   "GET /health": "api.health",
+  "GET /projections/orders": "orders.projection",
+  "GET /projections/dead-letters": "dlq.projection",
 } as const;
 
-/** Changes to chaos and to the DLQ: Authorization: Bearer <ADMIN_TOKEN>. */
+/** Changes to chaos, to the DLQ and projection rebuilds: Authorization: Bearer <ADMIN_TOKEN>. */
 export const ADMIN_ALIASES = {
   "PUT /chaos/:service": "api.setChaos",
   "POST /dlq/replay": "dlq.replayAll",
   "POST /dlq/:id/replay": "dlq.replay",
   "DELETE /dlq/:id": "dlq.purge",
+  "POST /projections/orders/rebuild": "orders.rebuildProjection",
+  "POST /projections/dead-letters/rebuild": "dlq.rebuildProjection",
 } as const;
 
 export const API_PATH = "/api";

@@ -182,7 +182,21 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
     expect(await repl.run("dlq list --status dead")).toMatch(/^no dead letters$/m);
   });
 
+  it("projection rebuild orders draws its progress, swaps the new table in, and the order list reads the same", async () => {
+    const before = await repl.run("order list --limit 100");
+
+    const rebuilt = await repl.run("projection rebuild orders");
+
+    expect(rebuilt).toMatch(/^rebuilding orders into a new table up to position \d+ while the old one serves$/m);
+    expect(rebuilt).toMatch(/^rebuilding orders: 1000\/1000$/m);
+    expect(rebuilt).toMatch(row("last rebuild", "done"));
+    expect(rebuilt).toMatch(/^orders: rebuilt and swapped in, 6 rows$/m);
+    expect(await repl.run("order list --limit 100")).toBe(before);
+    expect(await repl.run("projection show dead-letters")).toMatch(row("rows", "5"));
+  });
+
   it.each([
+    ["projection rebuild sagas", /^✖ <name> must be one of orders, dead-letters, not 'sagas'$/m],
     ["order create alice euro book:1:100", /^✖ 422 VALIDATION_ERROR: The 'currency' field must be an ISO 4217 code of three capital letters\.$/m],
     [`order show ${randomUUID()}`, /^✖ 404 ORDER_NOT_FOUND: order .+ not found$/m],
     ["chaos set antifraud --failure-rate 2", /^✖ --failure-rate must be a number from 0 to 1, not '2'$/m],
