@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       met: sagasEmbedded.sagasPerSecond >= 1000,
     },
     {
-      what: `sagas: local cluster of 8 nodes on one shared SQLite file`,
+      what: `sagas: local cluster (9 nodes, 2 relays) on one shared SQLite file`,
       figure: sagaFigure(sagasCluster),
       ceiling: `embedded: ${Math.round(sagasEmbedded.sagasPerSecond)}/s`,
       ratio: ratio(sagasCluster.sagasPerSecond / sagasEmbedded.sagasPerSecond),
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       met: true,
     },
     {
-      what: `sagas: local cluster of 8 nodes on PostgreSQL`,
+      what: `sagas: local cluster (9 nodes, 2 relays) on PostgreSQL`,
       figure: sagaFigure(sagasClusterPostgres),
       ceiling: `the same cluster on SQLite: ${Math.round(sagasCluster.sagasPerSecond)}/s`,
       ratio: ratio(sagasClusterPostgres.sagasPerSecond / sagasCluster.sagasPerSecond),

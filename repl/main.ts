@@ -7,7 +7,7 @@ import { toCustomCommand } from "./command";
 import { glitchbusterCommands } from "./commands";
 
 /**
- * `npm run repl`: moleculer-repl with GlitchBuster's commands (order, saga, dlq, chaos,
+ * `npm run repl`: moleculer-repl with GlitchBuster's commands (order, saga, dlq, chaos, projection,
  * breakers, load). With TRANSPORTER set it joins that cluster as a node that runs none of
  * the app's services (only the per-node resilience service); without, it runs the whole app
  * in this process like `npm start`, so that it works alone on a fresh clone.

@@ -327,7 +327,8 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
 
       /** Starts a recovery pass unless one is running; it never throws (what it cannot finish waits for the next). */
       recover(this: DlqThis): void {
-        if (this.recovery) return;
+        // Nodes leave while the broker stops too: the stores may be closed already.
+        if (this.recovery || this.broker.stopping) return;
         this.recovery = this.finishInterruptedReplays()
           .catch((error: unknown) => this.logger.warn(`interrupted replays not finished: ${String(error)}`))
           .finally(() => (this.recovery = undefined));

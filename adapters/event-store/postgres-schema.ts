@@ -1,4 +1,5 @@
 import type { Pool } from "pg";
+import { inTransaction } from "../../lib/postgres-databases";
 
 /**
  * The PostgreSQL event store's schema, as numbered migrations applied in order when a store
@@ -54,10 +55,7 @@ const MIGRATION_LOCK_KEY = 4_735_117_301_122n;
  * Returns the versions this call applied.
  */
 export async function applyMigrations(pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  const client = await pool.connect();
-  let failed = false;
-  try {
-    await client.query("BEGIN");
+  return inTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
     await client.query(`
       CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -72,14 +70,6 @@ export async function applyMigrations(pool: Pool, migrations: readonly Migration
       await client.query(migration.sql);
       await client.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name]);
     }
-    await client.query("COMMIT");
     return pending.map((migration) => migration.version);
-  } catch (error) {
-    failed = true;
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    // A client that failed may have lost its connection: the pool drops it rather than reuse it.
-    client.release(failed);
-  }
+  });
 }

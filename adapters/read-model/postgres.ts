@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { DatabaseError, Pool, PoolClient } from "pg";
+import { inTransaction } from "../../lib/postgres-databases";
 import type { RecordedEvent } from "../event-store";
 import { StoredRow, aggregateIds, fold } from "./fold";
 import {
@@ -86,24 +87,6 @@ export class PostgresReadModelStore implements ReadModelStore {
   close(): Promise<void> {
     this.closing ??= this.pool.end();
     return this.closing;
-  }
-}
-
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let failed = false;
-  try {
-    await client.query("BEGIN");
-    const result = await work(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    failed = true;
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    // A client that failed may have lost its connection: the pool drops it rather than reuse it.
-    client.release(failed);
   }
 }
 
