@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
-import { FSWatcher, mkdirSync, watch } from "node:fs";
-import { dirname } from "node:path";
+import { FSWatcher, watch } from "node:fs";
+import { openSqlite } from "../../lib/sqlite-file";
 import { AppendSignal } from "./append-signal";
 import { KeptLease } from "./lease";
 import {
@@ -104,12 +104,7 @@ export class SqliteEventStore implements EventStore {
     private readonly path: string,
     options: SqliteEventStoreOptions = {},
   ) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-    this.db.pragma("busy_timeout = 5000");
-    this.db.exec(SCHEMA);
+    this.db = openSqlite(path, options.synchronous, SCHEMA);
     this.statements = {
       lastRevision: this.db.prepare<[string], { revision: number }>(
         "SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",

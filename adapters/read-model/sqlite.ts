@@ -1,8 +1,7 @@
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import type { RecordedEvent } from "../event-store";
+import { openSqlite } from "../../lib/sqlite-file";
 import { StoredRow, aggregateIds, fold } from "./fold";
 import {
   ListRequest,
@@ -51,12 +50,7 @@ export class SqliteReadModelStore implements ReadModelStore {
   private readonly db: Database.Database;
 
   constructor(path: string, options: SqliteReadModelOptions = {}) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-    this.db.pragma("busy_timeout = 5000");
-    this.db.exec(SCHEMA);
+    this.db = openSqlite(path, options.synchronous, SCHEMA);
   }
 
   async view<State>(definition: ViewDefinition<State>): Promise<View<State>> {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, MessageBus, createMessageBus } from "../../adapters/bus";
+import { MessageBus, createMessageBus } from "../../adapters/bus";
 import { EventStore, NO_STREAM } from "../../adapters/event-store";
 import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
@@ -21,6 +21,7 @@ import { MAIN } from "../support/app-process";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { anEvent } from "../support/events";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
+import { PublishProbe } from "../support/publish-probe";
 
 const TAKEOVER_BOUND_MS = 5000;
 
@@ -29,31 +30,6 @@ interface RelayProcess {
   child: ChildProcess;
   output: string[];
   exited: Promise<unknown>;
-}
-
-/** When each message first arrived, and how often. */
-class Probe {
-  readonly firstSeen = new Map<string, number>();
-  deliveries = 0;
-  private consumer: Consumer | undefined;
-
-  constructor(private readonly bus: MessageBus) {}
-
-  async start(): Promise<void> {
-    this.consumer = await this.bus.consume(
-      "probe",
-      ["#"],
-      async (delivery) => {
-        this.deliveries += 1;
-        if (!this.firstSeen.has(delivery.messageId)) this.firstSeen.set(delivery.messageId, performance.now());
-      },
-      { prefetch: 100, retry: { attempts: 3, baseMs: 10, maxMs: 50 } },
-    );
-  }
-
-  stop(): Promise<void> {
-    return this.consumer?.stop() ?? Promise.resolve();
-  }
 }
 
 interface StoreUnderTest {
@@ -115,7 +91,7 @@ describe.each(stores)("two relays on one store: $name", ({ open }) => {
   let underTest: StoreUnderTest;
   let namespace: string;
   let bus: MessageBus;
-  let probe: Probe;
+  let probe: PublishProbe;
   const relays: RelayProcess[] = [];
 
   const startRelay = (): RelayProcess => {
@@ -147,7 +123,7 @@ describe.each(stores)("two relays on one store: $name", ({ open }) => {
     underTest = await open();
     namespace = `test-${randomUUID()}`;
     bus = createMessageBus(RABBITMQ_URL, { namespace });
-    probe = new Probe(bus);
+    probe = new PublishProbe(bus);
     await probe.start();
   });
   afterEach(async () => {
@@ -176,7 +152,7 @@ describe.each(stores)("two relays on one store: $name", ({ open }) => {
     await waitFor(() => whileBoth.every((id) => probe.firstSeen.has(id)), { what: "the events appended while both run" });
     await sleep(300); // a second publisher would have sent its copies by now
 
-    expect(probe.deliveries).toBe(first.length + whileBoth.length);
+    expect(probe.deliveries()).toBe(first.length + whileBoth.length);
     expect(probe.firstSeen.size).toBe(first.length + whileBoth.length);
 
     // The leader dies mid-flow: events keep coming before, during and after the kill.
@@ -203,7 +179,7 @@ describe.each(stores)("two relays on one store: $name", ({ open }) => {
 
     expect(takeoverMs).toBeLessThan(TAKEOVER_BOUND_MS);
     expect(probe.firstSeen.size).toBe(all.length);
-    expect(probe.deliveries).toBeGreaterThanOrEqual(all.length);
+    expect(probe.deliveries()).toBeGreaterThanOrEqual(all.length);
 
     standby.child.kill("SIGTERM");
     await standby.exited;

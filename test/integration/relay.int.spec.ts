@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceBroker } from "moleculer";
-import { Consumer, MessageBus, createMessageBus } from "../../adapters/bus";
+import { MessageBus, createMessageBus } from "../../adapters/bus";
 import { EventData, EventStore, NO_STREAM, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
@@ -17,35 +17,9 @@ import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
 import { anEvent } from "../support/events";
 import { waitFor } from "../../lib/wait-for";
+import { PublishProbe } from "../support/publish-probe";
 
 const MAIN = join(__dirname, "..", "..", "dist", "main.js");
-
-/** Every message the relay publishes, by message id, with how often it came. */
-class Probe {
-  readonly seen = new Map<string, number>();
-  private consumer: Consumer | undefined;
-
-  constructor(private readonly bus: MessageBus) {}
-
-  async start(): Promise<void> {
-    this.consumer = await this.bus.consume(
-      "probe",
-      ["#"],
-      async (delivery) => {
-        this.seen.set(delivery.messageId, (this.seen.get(delivery.messageId) ?? 0) + 1);
-      },
-      { prefetch: 100, retry: { attempts: 3, baseMs: 10, maxMs: 50 } },
-    );
-  }
-
-  deliveries(): number {
-    return [...this.seen.values()].reduce((sum, count) => sum + count, 0);
-  }
-
-  stop(): Promise<void> {
-    return this.consumer?.stop() ?? Promise.resolve();
-  }
-}
 
 async function appendOrders(store: EventStore, count: number): Promise<EventData[]> {
   const events: EventData[] = [];
@@ -138,14 +112,14 @@ describe("relay: the event store is the outbox (AMQP bus on RabbitMQ, SQLite sto
   let dir: string;
   let namespace: string;
   let bus: MessageBus;
-  let probe: Probe;
+  let probe: PublishProbe;
   let store: SqliteEventStore;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "glitchbuster-relay-"));
     namespace = `test-${randomUUID()}`;
     bus = createMessageBus(RABBITMQ_URL, { namespace });
-    probe = new Probe(bus);
+    probe = new PublishProbe(bus);
     await probe.start();
     store = new SqliteEventStore(join(dir, "events.db"));
   });
