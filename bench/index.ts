@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { benchBus } from "./bus.bench";
 import { benchEventStore } from "./event-store.bench";
 import { benchGateway } from "./gateway.bench";
+import { EventLoopFigures } from "./harness";
 import { benchPostgres } from "./postgres.bench";
 import { SagaFigures, benchSagas } from "./sagas.bench";
 import { benchTransporter } from "./transporter.bench";
@@ -18,8 +19,10 @@ interface Row {
 }
 
 const ratio = (value: number) => value.toFixed(2);
+const eventLoopFigure = (eventLoop: EventLoopFigures) => `event-loop delay p99 ${eventLoop.p99Ms} ms, max ${eventLoop.maxMs} ms`;
 const sagaFigure = (sagas: SagaFigures) =>
-  `${Math.round(sagas.sagasPerSecond)} sagas/s, p50 ${sagas.p50Ms} ms, p99 ${sagas.p99Ms} ms; ${sagas.cpuMsPerOrder} ms CPU per order`;
+  `${Math.round(sagas.sagasPerSecond)} sagas/s, p50 ${sagas.p50Ms} ms, p99 ${sagas.p99Ms} ms; ${sagas.cpuMsPerOrder} ms CPU per order; ` +
+  `${eventLoopFigure(sagas.eventLoop)}${sagas.mode === "cluster" ? ` (worst node: ${sagas.eventLoop.node})` : ""}`;
 
 /** `npm run bench`: each figure beside its ceiling, measured in the same run, in one table. */
 async function main(): Promise<void> {
@@ -39,7 +42,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [
     {
       what: "gateway: POST /api/orders (embedded), 50 connections",
-      figure: `${Math.round(gateway.createOrder.requestsPerSecond)} req/s, p50 ${gateway.createOrder.p50Ms} ms, p99 ${gateway.createOrder.p99Ms} ms`,
+      figure: `${Math.round(gateway.createOrder.requestsPerSecond)} req/s, p50 ${gateway.createOrder.p50Ms} ms, p99 ${gateway.createOrder.p99Ms} ms; ${eventLoopFigure(gateway.eventLoop)}`,
       ceiling: `trivial moleculer-web route: ${Math.round(gateway.trivialRoute.requestsPerSecond)} req/s`,
       ratio: ratio(gateway.ratio),
       goal: ">= 0.30, p99 <= 10 ms",

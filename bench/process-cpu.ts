@@ -23,7 +23,8 @@ export function processTreeCpuMs(pid: number): number {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
-function processTree(pid: number): number[] {
+/** A process and every process below it, parents first. */
+export function processTree(pid: number): number[] {
   const children: number[] = [];
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {

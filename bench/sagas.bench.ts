@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, stopServer } from "./harness";
+import { EventLoopFigures, EventLoopSampler, startServer, stopServer } from "./harness";
 import { createScratchDatabase } from "../lib/postgres-databases";
 import { BENCH_POSTGRES_URL } from "./postgres.bench";
 import { processTreeCpuMs } from "./process-cpu";
@@ -21,6 +21,8 @@ export interface SagaFigures {
   p99Ms: number;
   /** User + system CPU of the server's processes from the first POST to the last settled order, per order. */
   cpuMsPerOrder: number;
+  /** Event-loop delay during the load: the worst node of the cluster (by p99), or the embedded app. */
+  eventLoop: EventLoopFigures;
   outcomes: Record<string, number>;
 }
 
@@ -48,16 +50,21 @@ export async function benchSagas(
 ): Promise<SagaFigures> {
   const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
   const database = store === "postgres" ? await createScratchDatabase(BENCH_POSTGRES_URL, "glitchbuster_bench") : undefined;
-  const port = 3903;
   const script = mode === "embedded" ? "main.js" : "scripts/cluster.js";
-  const server = await startServer(
-    join(distDir, script),
-    { EVENT_STORE_URL: database?.url ?? `sqlite:${join(dir, "events.db")}`, LOG_LEVEL: "warn", BUS_NAMESPACE: `bench-${Date.now()}` },
-    port,
-  );
-  const base = `http://127.0.0.1:${port}/api`;
+  const server = await startServer(join(distDir, script), {
+    EVENT_STORE_URL: database?.url ?? `sqlite:${join(dir, "events.db")}`,
+    LOG_LEVEL: "warn",
+    BUS_NAMESPACE: `bench-${Date.now()}`,
+  }).catch(async (error: unknown) => {
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
+  const base = `http://127.0.0.1:${server.port}/api`;
   try {
-    const cpuAtStart = processTreeCpuMs(server.pid!);
+    const sampler = new EventLoopSampler(server);
+    await sampler.start();
+    const cpuAtStart = processTreeCpuMs(server.process.pid!);
     let next = 0;
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -78,7 +85,8 @@ export async function benchSagas(
       settled = await settledOrders(base, count);
       if (settled.length < count) await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    const cpuMsPerOrder = (processTreeCpuMs(server.pid!) - cpuAtStart) / count;
+    const cpuMsPerOrder = (processTreeCpuMs(server.process.pid!) - cpuAtStart) / count;
+    const eventLoop = await sampler.stop();
     // Times the server recorded, so that neither the client nor the polling count.
     const settledAt = (order: OrderView) => Date.parse(order.confirmedAt ?? order.rejectedAt ?? order.cancelledAt ?? "");
     const firstCreated = Math.min(...settled.map((order) => Date.parse(order.createdAt)));
@@ -94,6 +102,7 @@ export async function benchSagas(
       p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
       p99Ms: latencies[Math.floor(latencies.length * 0.99)]!,
       cpuMsPerOrder: Math.round(cpuMsPerOrder * 100) / 100,
+      eventLoop,
       outcomes,
     };
   } finally {

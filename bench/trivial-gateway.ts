@@ -14,7 +14,7 @@ broker.createService({
   name: "api",
   mixins: [ApiGateway],
   settings: {
-    port: Number(process.env.PORT ?? 3900),
+    port: Number(process.env.PORT ?? 0),
     ip: "127.0.0.1",
     logRequest: null,
     logResponse: null,

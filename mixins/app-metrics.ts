@@ -32,6 +32,16 @@ export const APP_METRICS = {
     labelNames: ["action", "state"],
     description: "Circuit breaker state changes seen by the calling node",
   },
+  eventLoopDelayP99: {
+    type: "gauge",
+    name: "glitchbuster.eventloop.delay.p99.ms",
+    description: "Event-loop delay of this node, 99th percentile over the last 5 s window, in ms",
+  },
+  eventLoopDelayMax: {
+    type: "gauge",
+    name: "glitchbuster.eventloop.delay.max.ms",
+    description: "Event-loop delay of this node, maximum over the last 5 s window, in ms",
+  },
 } satisfies Record<string, MetricOptions>;
 
 export type AppMetric = keyof typeof APP_METRICS;

@@ -1,5 +1,6 @@
 import { Context, ServiceSchema } from "moleculer";
 import { appMetric } from "../mixins/app-metrics";
+import { eventLoopDelayMixin } from "../mixins/event-loop-delay.mixin";
 
 export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";
 
@@ -59,6 +60,7 @@ interface BreakerEvent {
 export function resilienceService(): ServiceSchema {
   return {
     name: "resilience",
+    mixins: [eventLoopDelayMixin()],
     actions: {
       report: {
         visibility: "public",

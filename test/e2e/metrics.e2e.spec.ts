@@ -36,5 +36,8 @@ describe("Prometheus metrics (embedded app)", () => {
     expect(text).toMatch(/^glitchbuster_saga_duration_seconds_bucket\{[^}]*outcome="confirmed",le="\+Inf"\} 1$/m);
     expect(text).toMatch(/^glitchbuster_dlq_depth\{[^}]*\} 0$/m);
     expect(text).toContain("moleculer_request_total");
+    // Every node's event-loop delay over the last window, in ms (0 until the first window ends).
+    expect(text).toMatch(/^glitchbuster_eventloop_delay_p99_ms\{[^}]*\} \d+(\.\d+)?$/m);
+    expect(text).toMatch(/^glitchbuster_eventloop_delay_max_ms\{[^}]*\} \d+(\.\d+)?$/m);
   });
 });
