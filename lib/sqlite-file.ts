@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { Worker } from "node:worker_threads";
 
 export type SqliteSynchronous = "normal" | "full";
 
@@ -18,4 +19,105 @@ export function openSqlite(path: string, synchronous: SqliteSynchronous = "norma
   db.pragma("busy_timeout = 5000");
   if (schema) db.exec(schema);
   return db;
+}
+
+export interface CheckpointOptions {
+  /** How often the worker runs a PASSIVE checkpoint. */
+  intervalMs?: number;
+  /** Past this much WAL in use the worker forces a restart of the WAL (RESTART checkpoint), so that it cannot grow without bound. */
+  walCapBytes?: number;
+}
+
+export const CHECKPOINT_INTERVAL_MS = 50;
+export const WAL_CAP_BYTES = 64 * 1024 * 1024;
+
+/** SQLite's default wal_autocheckpoint (pages), put back if the worker dies. */
+const DEFAULT_AUTOCHECKPOINT = 1000;
+
+/**
+ * The worker's code, evaluated from a string (not a file next to this one): tsc copies no .js
+ * file into dist/ and ts-jest runs the .ts sources, while a string works from both.
+ * better-sqlite3 is required by the absolute path resolved here, whatever the worker's cwd.
+ *
+ * Its own connection to the file (SQLite's locks are per connection, so it checkpoints the
+ * same WAL as the writers of this and other processes) runs a PASSIVE checkpoint every
+ * interval: copies the committed frames into the database file and syncs it, never waiting
+ * for a lock nor blocking a writer; once it has caught up, the next writer starts the WAL
+ * over. Writers committing while it copies can keep it from ever catching up (the WAL only
+ * grows), hence the cap: past it (frames in use, not file size), a RESTART checkpoint takes
+ * the writer lock, waits (up to its short busy timeout) for readers to leave the WAL, and has
+ * the next writer start the WAL over; that writer also cuts the file back to the cap
+ * (journal_size_limit). A RESTART rather than a TRUNCATE: no ftruncate while writers wait.
+ */
+const WORKER_CODE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.driver);
+const { path, intervalMs, walCapBytes } = workerData;
+const db = new Database(path, { fileMustExist: true });
+db.pragma("busy_timeout = 1000");
+const frameBytes = db.pragma("page_size", { simple: true }) + 24;
+let timer;
+const tick = () => {
+  try {
+    const [{ log }] = db.pragma("wal_checkpoint(PASSIVE)");
+    // Right after a passive one, only the frames committed meanwhile are left to copy while
+    // the RESTART holds the writer lock (writers wait meanwhile).
+    if (log * frameBytes > walCapBytes) db.pragma("wal_checkpoint(RESTART)");
+  } catch (error) {
+    // SQLITE_BUSY and the like: the next tick tries again.
+  }
+  timer = setTimeout(tick, intervalMs);
+};
+timer = setTimeout(tick, intervalMs);
+parentPort.on("message", (message) => {
+  if (message !== "stop") return;
+  clearTimeout(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+/** The worker thread that checkpoints a file's WAL, started by {@link checkpointInWorker}. */
+export interface Checkpointer {
+  /** Stops the worker (after the checkpoint it may be running) and closes its connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Moves the WAL checkpoints of `db` off the event loop: SQLite's automatic checkpoint runs
+ * inside the COMMIT that crosses its threshold (~1,000 pages), on the caller's thread, with
+ * two fsyncs: the 10-30 ms stalls of DESIGN.md §7. Here automatic checkpoints are turned off
+ * on this connection and a worker thread checkpoints instead. Nothing to do for `:memory:`.
+ * The worker is unref'd (never keeps the process alive by itself); if it dies, automatic
+ * checkpoints are turned back on.
+ */
+export function checkpointInWorker(db: Database.Database, path: string, options: CheckpointOptions = {}): Checkpointer | undefined {
+  if (path === ":memory:" || path === "") return undefined;
+  const walCapBytes = options.walCapBytes ?? WAL_CAP_BYTES;
+  db.pragma("wal_autocheckpoint = 0");
+  db.pragma(`journal_size_limit = ${walCapBytes}`);
+  const worker = new Worker(WORKER_CODE, {
+    eval: true,
+    workerData: {
+      driver: require.resolve("better-sqlite3"),
+      path,
+      intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS,
+      walCapBytes,
+    },
+  });
+  worker.unref();
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  worker.on("error", () => {
+    if (db.open) db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT}`);
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    stop() {
+      if (!stopping) {
+        worker.postMessage("stop");
+        stopping = exited;
+      }
+      return stopping;
+    },
+  };
 }
