@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { Server, createServer } from "node:net";
-import { MAIN, freePort, startAppProcess, stopAppProcess } from "../support/app-process";
+import { MAIN, startAppProcess, stopAppProcess } from "../support/app-process";
+import { freePort } from "../support/free-port";
 
 /** `node dist/main.js` run to its end: exit code, what it printed, how long it took. */
 async function runMain(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {

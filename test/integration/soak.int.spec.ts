@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { deleteRabbitMqObjects } from "../../cluster/rabbitmq-control";
 import { formatLedger, runSoak } from "../../cluster/soak";
-import { freePort } from "../support/cluster-harness";
+import { freePort } from "../support/free-port";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { RABBITMQ_URL } from "../support/rabbitmq";
 

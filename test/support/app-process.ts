@@ -1,10 +1,10 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { waitFor } from "../../lib/wait-for";
+import { freePort } from "./free-port";
 
 /** The compiled entry point of `npm start`: `npm test` (npm run compile) writes it before jest runs. */
 export const MAIN = join(__dirname, "..", "..", "dist", "main.js");
@@ -19,16 +19,6 @@ export interface AppProcess {
   /** The last lines the process printed (stdout and stderr). */
   output: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** A port nobody listens on right now (the kernel's pick, released at once). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 /**

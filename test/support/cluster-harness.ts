@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventLogQueries } from "../../cluster/event-log-queries";
@@ -8,17 +7,10 @@ import { LocalCluster } from "../../cluster/local-cluster";
 import { OrderClient } from "../../cluster/order-client";
 import { RABBITMQ_URL, deleteRabbitMqObjects } from "./rabbitmq";
 import { waitFor } from "../../lib/wait-for";
+import { freePort } from "./free-port";
 
 const ROOT = join(__dirname, "..", "..");
 const ARTIFACTS = join(ROOT, "test-artifacts");
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The local cluster of `npm run start:cluster` as real processes, on the real RabbitMQ, with
