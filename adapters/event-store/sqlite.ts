@@ -25,6 +25,7 @@ import {
   isSystemStream,
 } from "./port";
 import { findRetriedAppend } from "./reading";
+import { RecentEvents } from "./recent-events";
 
 export type SqliteSynchronous = "normal" | "full";
 
@@ -43,6 +44,9 @@ interface PendingAppend {
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
+
+/** An append's answer and the events it wrote, or why it was refused. */
+type Outcome = { result: AppendResult; recorded: RecordedEvent[] } | { error: unknown };
 
 interface EventRow {
   position: number;
@@ -102,7 +106,7 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly checkpointer: Checkpointer | undefined;
   private readonly statements;
-  private readonly appendTransaction;
+  private readonly recent = new RecentEvents();
   private readonly groupTransaction;
   private readonly pending: PendingAppend[] = [];
   private readonly appended = new AppendSignal();
@@ -153,55 +157,76 @@ export class SqliteEventStore implements EventStore {
       renewLease: this.db.prepare<[number, string, string]>("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?"),
       dropLease: this.db.prepare<[string, string]>("DELETE FROM leases WHERE name = ? AND holder = ?"),
     };
-    this.appendTransaction = this.db.transaction(
-      (stream: string, events: readonly EventData[], options: AppendOptions): AppendResult => {
-        const { expectedRevision } = options;
-        const last = this.statements.lastRevision.get(stream);
-        const actual = last ? last.revision : NO_STREAM;
-        // A retried append is looked for only where it can hide: behind a refused revision,
-        // or behind "any"/"stream exists", which accept whatever the stream holds. The common
-        // append at the expected revision costs one lookup and the inserts.
-        const mayBeRetry = !acceptsRevision(expectedRevision, actual) || expectedRevision === ANY || expectedRevision === STREAM_EXISTS;
-        const first = events[0];
-        if (mayBeRetry && first) {
-          const written = this.statements.writtenFrom.all(stream, stream, first.id, events.length).map(toRecorded);
-          const retried = findRetriedAppend(written, events, expectedRevision);
-          if (retried) return retried;
-        }
-        if (!acceptsRevision(expectedRevision, actual)) throw new WrongExpectedRevision(stream, expectedRevision, actual);
-        let revision = last ? last.revision : -1;
-        let position = 0n;
-        for (const event of events) {
-          revision += 1;
-          const info = this.statements.insert.run(
-            event.id,
-            stream,
-            revision,
-            event.type,
-            JSON.stringify(event.data),
-            JSON.stringify(event.metadata),
-          );
-          position = BigInt(info.lastInsertRowid);
-        }
-        return { nextExpectedRevision: revision, position };
-      },
-    );
     this.groupTransaction = this.db.transaction((group: readonly PendingAppend[]) =>
-      group.map(({ stream, events, options }) => {
-        try {
-          return { result: this.appendTransaction(stream, events, options) };
-        } catch (error) {
-          return { error };
-        }
-      }),
+      group.map(({ stream, events, options }) => this.appendInGroup(stream, events, options)),
     );
   }
 
   /**
+   * One append inside the group's transaction. It writes nothing until it has passed every
+   * check and serialised every event, so an append refused leaves nothing behind and needs no
+   * savepoint of its own. Anything that fails once it inserts (SQLite itself) fails the group.
+   */
+  private appendInGroup(stream: string, events: readonly EventData[], options: AppendOptions): Outcome {
+    let checked: { rows: Array<{ event: EventData; data: string; metadata: string }>; last: number };
+    try {
+      const known = this.checkAppend(stream, events, options);
+      if ("result" in known) return { ...known, recorded: [] };
+      checked = known;
+    } catch (error) {
+      return { error };
+    }
+    let revision = checked.last;
+    let position = 0n;
+    const recorded: RecordedEvent[] = [];
+    for (const { event, data, metadata } of checked.rows) {
+      revision += 1;
+      position = BigInt(this.statements.insert.run(event.id, stream, revision, event.type, data, metadata).lastInsertRowid);
+      // Parsed back from what was stored: the readers' copy shares nothing with the caller's.
+      recorded.push({
+        id: event.id,
+        type: event.type,
+        data: JSON.parse(data) as JsonObject,
+        metadata: JSON.parse(metadata) as EventMetadata,
+        stream,
+        revision,
+        position,
+      });
+    }
+    return { result: { nextExpectedRevision: revision, position }, recorded };
+  }
+
+  /** The revision check, and the rows to insert; or the answer of an append already written. */
+  private checkAppend(
+    stream: string,
+    events: readonly EventData[],
+    options: AppendOptions,
+  ): { result: AppendResult } | { rows: Array<{ event: EventData; data: string; metadata: string }>; last: number } {
+    const { expectedRevision } = options;
+    const last = this.statements.lastRevision.get(stream);
+    const actual = last ? last.revision : NO_STREAM;
+    // A retried append is looked for only where it can hide: behind a refused revision,
+    // or behind "any"/"stream exists", which accept whatever the stream holds. The common
+    // append at the expected revision costs one lookup and the inserts.
+    const mayBeRetry = !acceptsRevision(expectedRevision, actual) || expectedRevision === ANY || expectedRevision === STREAM_EXISTS;
+    const first = events[0];
+    if (mayBeRetry && first) {
+      const written = this.statements.writtenFrom.all(stream, stream, first.id, events.length).map(toRecorded);
+      const retried = findRetriedAppend(written, events, expectedRevision);
+      if (retried) return { result: retried };
+    }
+    if (!acceptsRevision(expectedRevision, actual)) throw new WrongExpectedRevision(stream, expectedRevision, actual);
+    for (const event of events) {
+      if (typeof event.id !== "string" || typeof event.type !== "string") throw new TypeError(`an event of ${stream} has no string id or type`);
+    }
+    const rows = events.map((event) => ({ event, data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) }));
+    return { rows, last: last ? last.revision : -1 };
+  }
+
+  /**
    * Group commit: the appends asked for within one turn of the event loop are written in one
-   * IMMEDIATE transaction, each inside its own savepoint (better-sqlite3 nests transactions
-   * that way), so each is still all-or-nothing and checked against its own expected revision,
-   * while the commit, the dominant cost, is paid once per group.
+   * IMMEDIATE transaction, each still all-or-nothing and checked against its own expected
+   * revision, while the commit, the dominant cost, is paid once per group.
    */
   append(stream: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
@@ -212,7 +237,7 @@ export class SqliteEventStore implements EventStore {
 
   private commitPending(): void {
     const group = this.pending.splice(0);
-    let outcomes: Array<{ result: AppendResult } | { error: unknown }>;
+    let outcomes: Outcome[];
     try {
       outcomes = this.groupTransaction.immediate(group);
     } catch (error) {
@@ -224,6 +249,7 @@ export class SqliteEventStore implements EventStore {
     group.forEach((append, index) => {
       const outcome = outcomes[index]!;
       if ("result" in outcome) {
+        this.recent.add(outcome.recorded);
         if (!isSystemStream(append.stream) && append.events.length > 0 && (last === undefined || outcome.result.position > last)) {
           last = outcome.result.position;
         }
@@ -244,7 +270,12 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    return this.statements.all.all(Number(options.after ?? 0n), options.maxCount ?? 1000).map(toRecorded);
+    const after = options.after ?? 0n;
+    const maxCount = options.maxCount ?? 1000;
+    const recent = this.recent.after(after, maxCount);
+    if (!recent) return this.statements.all.all(Number(after), maxCount).map(toRecorded);
+    if (recent.events.length === maxCount) return recent.events;
+    return [...recent.events, ...this.statements.all.all(Number(recent.end), maxCount - recent.events.length).map(toRecorded)];
   }
 
   /**
