@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { IncomingMessage, Server, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Context, Errors, Service } from "moleculer";
 import ApiGateway, { ApiSettingsSchema } from "moleculer-web";
 import { ChaosSettings } from "../config";
 import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
+import { timeOrderedUuid } from "../lib/ids";
 import { projectRoot } from "../lib/project-root";
 import { ServiceSchemaFor } from "../lib/service-schema";
 import { AdminToken } from "./api/admin-token";
@@ -14,6 +14,7 @@ import { commandsTakeTheirBodyOnly, jsonBody } from "./api/json-body";
 import { LiveFeed } from "./api/live-feed";
 import { liveSnapshot } from "./api/live-snapshot";
 import { ADMIN_ALIASES, API_PATH, LIVE_PATH, PUBLIC_ALIASES, pathOf } from "./api/routes";
+import type { CreateOrderMeta } from "./orders.service";
 import { ClusterResilience, gatherResilience } from "./resilience-report";
 
 export interface ApiServiceOptions {
@@ -79,13 +80,12 @@ export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }
           name: "public",
           ...commonRoute,
           aliases: PUBLIC_ALIASES,
-          onBeforeCall(_ctx: Context, _route: unknown, req: GatewayRequest) {
+          onBeforeCall(ctx: Context<unknown, CreateOrderMeta>, _route: unknown, req: GatewayRequest) {
             if (req.$alias?.action !== "orders.create" || !req.$params) return;
             const key = req.headers["idempotency-key"];
-            // Without the client's key, one of the gateway's own, made once per HTTP request: a
-            // create retried inside the cluster (its request or answer lost in a broker restart)
-            // finds the order it made instead of making a second one.
-            req.$params.idempotencyKey = typeof key === "string" ? key : `gateway-${randomUUID()}`;
+            if (typeof key === "string") req.$params.idempotencyKey = key;
+            // Without the client's key, the id of the order, chosen once per HTTP request (see CreateOrderMeta).
+            else ctx.meta.orderId = timeOrderedUuid();
           },
           onAfterCall(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: { id?: string }) {
             if (req.$alias?.action === "orders.create" && data?.id) {

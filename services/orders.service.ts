@@ -1,10 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { Context, Errors } from "moleculer";
 import { ServiceSchemaFor } from "../lib/service-schema";
 import { DomainError } from "../domain/errors";
 import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
-import { canonicalDigest, nameBasedUuid } from "../lib/ids";
+import { canonicalDigest, nameBasedUuid, timeOrderedUuid } from "../lib/ids";
 import { AggregateRepository } from "../mixins/aggregate-repository";
 import { appMetric } from "../mixins/app-metrics";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
@@ -19,6 +18,15 @@ export interface OrdersServiceOptions {
   eventStoreUrl: string;
   /** READ_MODEL_URL: where the order list lives; chosen from eventStoreUrl when unset. */
   readModelUrl?: string;
+}
+
+/**
+ * Set by the gateway, never from a request: the id of the order its HTTP request creates, when
+ * the client gave no Idempotency-Key, so that a create retried inside the cluster (its answer
+ * lost in a broker restart) finds the order it made instead of making a second one.
+ */
+export interface CreateOrderMeta {
+  orderId?: string;
 }
 
 export interface CreateOrderParams {
@@ -108,27 +116,30 @@ export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOpti
           },
           idempotencyKey: { ...typedText(255), optional: true },
         },
-        async handler(this: OrdersThis, ctx: Context<CreateOrderParams>): Promise<PlacedOrder> {
+        async handler(this: OrdersThis, ctx: Context<CreateOrderParams, CreateOrderMeta>): Promise<PlacedOrder> {
           const { idempotencyKey, ...request } = ctx.params;
+          const create = (id: string, extra?: Record<string, unknown>) =>
+            this.execute(ctx, id, { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } }, extra);
           const counted = (order: PlacedOrder) => {
             this.broker.metrics.increment(appMetric(this.broker, "ordersCreated"));
             return order;
           };
           if (idempotencyKey === undefined) {
-            const id = randomUUID();
-            return counted(await this.execute(ctx, id, { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } }));
+            const id = ctx.meta.orderId ?? timeOrderedUuid();
+            try {
+              return counted(await create(id));
+            } catch (error) {
+              // The gateway's id for its request: this call is a retry of one whose answer was lost.
+              if (ctx.meta.orderId === undefined || !(error instanceof DomainError) || error.code !== "ORDER_ALREADY_EXISTS") throw error;
+              const { state } = await this.orders.load(id);
+              if (state.status === "initial") throw error;
+              return state;
+            }
           }
           const id = nameBasedUuid(IDEMPOTENCY_NAMESPACE, idempotencyKey);
           const requestDigest = canonicalDigest(request);
           try {
-            return counted(
-              await this.execute(
-                ctx,
-                id,
-                { type: "CreateOrder", data: { orderId: id, ...request }, metadata: { now: now() } },
-                { idempotencyKey, requestDigest },
-              ),
-            );
+            return counted(await create(id, { idempotencyKey, requestDigest }));
           } catch (error) {
             if (!(error instanceof DomainError) || error.code !== "ORDER_ALREADY_EXISTS") throw error;
             const existing = await this.orders.load(id);

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../../lib/ids";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -205,6 +206,30 @@ describe("orders service", () => {
 
       expect(error).toMatchObject({ code: 422, type: "IDEMPOTENCY_KEY_REUSED", data: { idempotencyKey: key } });
       expect(await store.read(`order-${first.id}`)).toHaveLength(1);
+    });
+  });
+
+  describe("the gateway's order id (no Idempotency-Key)", () => {
+    const createAs = (orderId: string, params: object = placement) =>
+      broker.call<OrderView, object>("orders.create", params, { meta: { orderId } });
+
+    it("creates the order under the id the gateway chose, and a retry of the call answers the same order, written once", async () => {
+      const orderId = timeOrderedUuid();
+      const first = await createAs(orderId);
+      const retried = await Promise.all(Array.from({ length: 5 }, () => createAs(orderId)));
+
+      expect(first.id).toBe(orderId);
+      expect(retried).toEqual(Array.from({ length: 5 }, () => first));
+      expect((await store.read(`order-${orderId}`)).map((event) => event.type)).toEqual(["OrderCreated"]);
+    });
+
+    it("gives an order created without either a time-ordered id of its own", async () => {
+      const before = Date.now();
+      const order = await create();
+      const millis = parseInt(order.id.replace(/-/g, "").slice(0, 12), 16);
+      expect(order.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(millis).toBeGreaterThanOrEqual(before);
+      expect(millis).toBeLessThanOrEqual(Date.now());
     });
   });
 
