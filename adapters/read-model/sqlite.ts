@@ -75,11 +75,19 @@ export class SqliteReadModelStore implements ReadModelStore {
 
 type Row = { first_position: bigint; document: string };
 
+interface FoldStatements {
+  load: Database.Statement<[string], Row>;
+  upsert: Database.Statement<unknown[]>;
+  count: Database.Statement<[string, number]>;
+  moveCheckpoint: Database.Statement<[bigint, string]>;
+}
+
 class SqliteView<State> implements View<State> {
   private readonly names: TableNames;
   private readonly statements;
   private readonly applyTransaction;
   private readonly listStatements = new Map<string, Database.Statement<unknown[], Row>>();
+  private readonly foldStatements = new Map<"live" | "rebuild", FoldStatements>();
 
   constructor(
     private readonly db: Database.Database,
@@ -95,6 +103,9 @@ class SqliteView<State> implements View<State> {
       projection,
       checkpoint: db.prepare<[string], { position: bigint }>("SELECT position FROM projections WHERE name = ?").safeIntegers(true),
       counts: db.prepare<[], { value: string; n: number }>(`SELECT value, n FROM ${this.names.liveCounts} WHERE n <> 0`),
+      moveRebuildCheckpoint: db.prepare<[bigint, bigint, number, string]>(
+        "UPDATE projections SET rebuild_position = ?, rebuild_first = coalesce(rebuild_first, ?), rebuild_heartbeat_at = ? WHERE name = ?",
+      ),
     };
     this.applyTransaction = db.transaction((target: "live" | "rebuild", owner: string | undefined, from: bigint, events: readonly RecordedEvent[], now: Date | undefined) => {
       const row = projection.get(definition.name)!;
@@ -102,8 +113,7 @@ class SqliteView<State> implements View<State> {
       if (target === "live" && Date.now() < Number(row.sealed_until)) throw new ViewSealed(definition.name);
       const checkpoint = BigInt(target === "live" ? row.position : (row.rebuild_position ?? 0));
       if (checkpoint !== from || events.length === 0) return checkpoint;
-      const [table, counts] = target === "live" ? [this.names.live, this.names.liveCounts] : [this.names.next, this.names.nextCounts];
-      const load = db.prepare<[string], Row>(`SELECT first_position, document FROM ${table} WHERE id = ?`).safeIntegers(true);
+      const { load, upsert, count, moveCheckpoint } = this.writesTo(target);
       const loaded = new Map<string, StoredRow<State>>();
       for (const id of aggregateIds(definition, events)) {
         const stored = load.get(id);
@@ -111,25 +121,40 @@ class SqliteView<State> implements View<State> {
       }
       const { changes, countDeltas, position } = fold(definition, events, loaded);
       const columns = definition.columns;
-      const upsert = db.prepare(
-        `INSERT INTO ${table} (first_position, id, last_position, document${columns.map((column) => `, ${column}`).join("")})
-         VALUES (?, ?, ?, ?${columns.map(() => ", ?").join("")})
-         ON CONFLICT (first_position) DO UPDATE SET last_position = excluded.last_position, document = excluded.document${columns
-           .map((column) => `, ${column} = excluded.${column}`)
-           .join("")}`,
-      );
       for (const change of changes) upsert.run(change.key, change.id, change.position, change.document, ...columns.map((column) => change.columns[column] ?? null));
-      const count = db.prepare(`INSERT INTO ${counts} (value, n) VALUES (?, ?) ON CONFLICT (value) DO UPDATE SET n = n + excluded.n`);
       for (const [value, delta] of countDeltas) count.run(value, delta);
       // Last: a failure up to here leaves rows and checkpoint as they were.
-      if (target === "live") db.prepare("UPDATE projections SET position = ? WHERE name = ?").run(position, definition.name);
-      else {
-        db.prepare(
-          "UPDATE projections SET rebuild_position = ?, rebuild_first = coalesce(rebuild_first, ?), rebuild_heartbeat_at = ? WHERE name = ?",
-        ).run(position, events[0]!.position, now!.getTime(), definition.name);
-      }
+      if (target === "live") moveCheckpoint.run(position, definition.name);
+      else this.statements.moveRebuildCheckpoint.run(position, events[0]!.position, now!.getTime(), definition.name);
       return position;
     });
+  }
+
+  /**
+   * The statements that fold a batch into the table served or the one being rebuilt, prepared
+   * once per target. They name tables, not table objects: SQLite prepares a statement again by
+   * its text after a swap renames the tables or a rebuild creates its table anew.
+   */
+  private writesTo(target: "live" | "rebuild"): FoldStatements {
+    let statements = this.foldStatements.get(target);
+    if (!statements) {
+      const [table, counts] = target === "live" ? [this.names.live, this.names.liveCounts] : [this.names.next, this.names.nextCounts];
+      const { columns } = this.definition;
+      statements = {
+        load: this.db.prepare<[string], Row>(`SELECT first_position, document FROM ${table} WHERE id = ?`).safeIntegers(true),
+        upsert: this.db.prepare<unknown[]>(
+          `INSERT INTO ${table} (first_position, id, last_position, document${columns.map((column) => `, ${column}`).join("")})
+           VALUES (?, ?, ?, ?${columns.map(() => ", ?").join("")})
+           ON CONFLICT (first_position) DO UPDATE SET last_position = excluded.last_position, document = excluded.document${columns
+             .map((column) => `, ${column} = excluded.${column}`)
+             .join("")}`,
+        ),
+        count: this.db.prepare<[string, number]>(`INSERT INTO ${counts} (value, n) VALUES (?, ?) ON CONFLICT (value) DO UPDATE SET n = n + excluded.n`),
+        moveCheckpoint: this.db.prepare<[bigint, string]>("UPDATE projections SET position = ? WHERE name = ?"),
+      };
+      this.foldStatements.set(target, statements);
+    }
+    return statements;
   }
 
   private exists(table: string): boolean {

@@ -102,13 +102,17 @@ describe.each(readModelFixtures)("projection rebuild on $name", (fixture) => {
     expect(report).toMatchObject({ status: "done", progress: 1, finishedAt: expect.any(String), error: null });
 
     await projection.catchUp();
-    const fresh = await freshProjection(log);
     const rows = await projection.all({});
+    const counts = await projection.counts();
+    expect((await projection.report()).rows).toBe(SEEDED + written);
+    // Stopped before the fresh projection reads the log: on PostgreSQL, a write transaction of
+    // the projection in flight would hide the events appended after it began from that read.
+    await projection.stop();
+    const fresh = await freshProjection(log);
     expect(rows).toEqual(fresh.rows);
     expect(rows.length).toBe(SEEDED + written);
     expect(rows.slice(written)).toEqual(before);
-    expect(await projection.counts()).toEqual(fresh.counts);
-    expect((await projection.report()).rows).toBe(SEEDED + written);
+    expect(counts).toEqual(fresh.counts);
   });
 
   it("a stop during a rebuild leaves the table served as it was, and the rebuild reported interrupted", async () => {
