@@ -14,6 +14,10 @@ export interface SagaFigures {
   mode: SagaMode;
   store: SagaStore;
   orders: number;
+  /** How the orders were sent: 50 in flight (as fast as the server answers), or at a fixed rate whatever the answers. */
+  load: SagaLoad;
+  /** Each POST /api/orders, from sending it to its answer, as the client saw it. */
+  postP99Ms: number;
   /** Orders from the first one created to the last one settled, per second. */
   sagasPerSecond: number;
   /** From OrderCreated to the order's terminal event, in ms. */
@@ -35,18 +39,24 @@ interface OrderView {
   cancelledAt?: string;
 }
 
-const IN_FLIGHT = 50;
+/** Closed loop: `inFlight` orders at a time, each sent once the one before it was answered. Open loop: `perSecond`, on time. */
+export type SagaLoad = { inFlight: number } | { perSecond: number };
+
+export const SATURATING_LOAD: SagaLoad = { inFlight: 50 };
 
 /**
- * Posts `count` orders, 50 at a time, and waits until every one is settled by its saga: to
- * the embedded app (`npm start`: SQLite store, memory bus) or to the local cluster
- * (`npm run start:cluster`: a process per service over RabbitMQ, one SQLite file).
+ * Posts `count` orders and waits until every one is settled by its saga: to the embedded app
+ * (`npm start`: SQLite store, memory bus) or to the local cluster (`npm run start:cluster`: a
+ * process per service over RabbitMQ, one SQLite file or PostgreSQL). Under a closed loop the
+ * server runs flat out (throughput); at a fixed rate below that, the latencies are those of a
+ * server with room to spare, and nothing waits for the client.
  */
 export async function benchSagas(
   distDir: string,
   mode: SagaMode,
   store: SagaStore = "sqlite",
   count = Number(process.env.BENCH_SAGAS ?? 1000),
+  load: SagaLoad = SATURATING_LOAD,
 ): Promise<SagaFigures> {
   const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
   const database = store === "postgres" ? await createScratchDatabase(BENCH_POSTGRES_URL, "glitchbuster_bench") : undefined;
@@ -65,21 +75,7 @@ export async function benchSagas(
     const sampler = new EventLoopSampler(server);
     await sampler.start();
     const cpuAtStart = processTreeCpuMs(server.process.pid!);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (next < count) {
-          const index = next++;
-          const response = await fetch(`${base}/orders`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ customerId: `c-${index % 97}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 1000 + index }] }),
-          });
-          if (response.status !== 201) throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`);
-          await response.arrayBuffer();
-        }
-      }),
-    );
+    const postMs = "inFlight" in load ? await postInFlight(base, count, load.inFlight) : await postAtRate(base, count, load.perSecond);
     let settled: OrderView[] = [];
     while (settled.length < count) {
       settled = await settledOrders(base, count);
@@ -94,10 +90,13 @@ export async function benchSagas(
     const latencies = settled.map((order) => settledAt(order) - Date.parse(order.createdAt)).sort((a, b) => a - b);
     const outcomes: Record<string, number> = {};
     for (const order of settled) outcomes[order.status] = (outcomes[order.status] ?? 0) + 1;
+    postMs.sort((a, b) => a - b);
     return {
       mode,
       store,
       orders: count,
+      load,
+      postP99Ms: Math.round(postMs[Math.floor(postMs.length * 0.99)]! * 10) / 10,
       sagasPerSecond: count / elapsedS,
       p50Ms: latencies[Math.floor(latencies.length * 0.5)]!,
       p99Ms: latencies[Math.floor(latencies.length * 0.99)]!,
@@ -110,6 +109,43 @@ export async function benchSagas(
     await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** POSTs `count` orders, `inFlight` at a time; the time each took to be answered. */
+async function postInFlight(base: string, count: number, inFlight: number): Promise<number[]> {
+  const took: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) took.push(await postOrder(base, next++));
+    }),
+  );
+  return took;
+}
+
+/** POSTs `count` orders at `perSecond`, each on time whether or not the ones before it were answered. */
+async function postAtRate(base: string, count: number, perSecond: number): Promise<number[]> {
+  const posts: Array<Promise<number>> = [];
+  const started = performance.now();
+  while (posts.length < count) {
+    const due = Math.min(count, Math.floor(((performance.now() - started) / 1000) * perSecond) + 1);
+    while (posts.length < due) posts.push(postOrder(base, posts.length));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return Promise.all(posts);
+}
+
+/** One order; the ms from sending it to its answer. Throws unless it is a 201. */
+async function postOrder(base: string, index: number): Promise<number> {
+  const sentAt = performance.now();
+  const response = await fetch(`${base}/orders`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ customerId: `c-${index % 97}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 1000 + index }] }),
+  });
+  if (response.status !== 201) throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+  return performance.now() - sentAt;
 }
 
 /** Every order that is no longer pending, read through the list route. */
