@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BrokerOptions, Errors, Transporters } from "moleculer";
 import { AppConfig } from "./config";
-import { JitteredRetryMiddleware, jitteredDelay } from "./middlewares/jittered-retry";
+import { fullJitter } from "./lib/full-jitter";
+import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
 
 /**
  * Moleculer's own middlewares in their own order, with the built-in "Retry" replaced by the
@@ -67,7 +68,7 @@ export class PromptlyReconnectingAmqp extends Transporters.AMQP {
     this.broker.broadcastLocal("$transporter.disconnected", { graceFul: false });
     try {
       for (let attempt = 1; !this.stopping; attempt += 1) {
-        await sleep(jitteredDelay(attempt, RECONNECT_DELAYS));
+        await sleep(fullJitter(attempt, RECONNECT_DELAYS));
         try {
           await this.connect();
           this.logger.info(`AMQP reconnected after ${attempt} attempt(s)`);

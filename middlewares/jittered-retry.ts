@@ -1,13 +1,10 @@
-import { ActionSchema, Context, Errors, Middleware, ServiceBroker } from "moleculer";
+import { ActionSchema, Context, Errors, METRIC, Middleware, ServiceBroker } from "moleculer";
+import { Backoff, fullJitter } from "../lib/full-jitter";
 
-export interface JitteredRetryOptions {
-  /** Calls again after the first one, at most. 0 turns the middleware off. */
+/** The broker's retry policy: an action's own `retryPolicy` overrides it field by field. */
+export interface JitteredRetryOptions extends Backoff {
+  /** Calls again after the first one, at most. 0 turns retries off but for actions whose own retryPolicy enables them. */
   retries: number;
-  /** Cap of the first retry's delay, in ms; each further retry doubles it (`factor`)... */
-  delayMs: number;
-  /** ...up to this cap. */
-  maxDelayMs: number;
-  factor: number;
   /** Which errors are worth another call: by default those marked retryable. */
   check?: (error: unknown) => boolean;
   /** Which of those reached no handler, and wait for delivery without spending a retry: by default {@link isUndelivered}. */
@@ -21,9 +18,24 @@ export interface JitteredRetryOptions {
 }
 
 type Handler = (ctx: Context) => Promise<unknown>;
-/** `_retryAttempt` marks a context as one attempt of a retry loop further out. */
-type RetriedContext = Context & { _retryAttempt?: number };
+/** Moleculer's action definitions carry the action's name within its service, which the typings leave out. */
+type RetriedAction = ActionSchema & { rawName?: string };
+/** Another call after `delay` ms: a wait for delivery (with `left` ms of the call's timeout to go) or a retry. */
+interface Step {
+  delay: number;
+  left?: number;
+}
+/** Decides, once per failed attempt, whether another call follows (null: none). */
+type Judge = (error: unknown, attempt: Context) => Step | null;
+/** `_retryJudge` marks a context as one attempt of a retry loop further out. */
+type RetriedContext = Context & { _retryJudge?: Judge };
+interface Policy extends Backoff {
+  enabled: boolean;
+  retries: number;
+  check: (error: unknown) => boolean;
+}
 
+const RETRY_METRIC = METRIC.MOLECULER_REQUEST_RETRY_ATTEMPTS_TOTAL;
 const isRetryable = (error: unknown) => Boolean((error as { retryable?: boolean } | undefined)?.retryable);
 const sleepUnref = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -40,24 +52,18 @@ export function isUndelivered(error: unknown, action: string): boolean {
   return missing && (error.data as { action?: string } | undefined)?.action === action;
 }
 
-/**
- * The delay before retry number `attempt` (1-based): uniform in [0, min(max, delay * factor^(attempt-1))].
- * Full jitter spreads the retries of calls that failed together, where Moleculer's own
- * retry waits exactly the same delay for all of them and sends them back in a wave.
- */
-export function jitteredDelay(
-  attempt: number,
-  options: Pick<JitteredRetryOptions, "delayMs" | "maxDelayMs" | "factor">,
-  random: () => number = Math.random,
-): number {
-  const cap = Math.min(options.maxDelayMs, options.delayMs * options.factor ** (attempt - 1));
-  return Math.floor(random() * cap);
-}
+/** The delay before retry number `attempt`: {@link fullJitter}, under the name this module has always exported. */
+export { fullJitter as jitteredDelay };
 
 /**
  * Moleculer's retry policy with full jitter. It stands where the built-in Retry middleware
  * stands (the broker's middleware list in moleculer.config.ts replaces "Retry" with it), so
  * that each attempt passes through the circuit breaker and the timeout, as built-in retries do.
+ * It keeps what Moleculer's own does (src/middlewares/retry.js in 0.15): an action's own
+ * `retryPolicy`, the moleculer.request.retry.attempts.total counter, a retried attempt's span
+ * ended as failed, a private action called again through its service. Full jitter spreads
+ * the retries of calls that failed together, where Moleculer's retry waits the same delay
+ * for all of them and sends them back in a wave.
  *
  * - A failure that may have reached the action (a timeout, a 5xx) is retried up to `retries`
  *   times, each retry a call with its own timeout.
@@ -68,11 +74,10 @@ export function jitteredDelay(
  *   the next retry (if any is left) is a call with a timeout of its own. So a caller waits at
  *   most (retries + 1) timeouts and the delays between them, as before.
  * - An error is retried by the call it came from only: a handler that fails because a call
- *   it made failed is not run again for it (that call had its retries), and an action that
- *   cannot be called through the broker (moleculer-web's private `rest`) is left alone.
+ *   it made failed is not run again for it (that call had its retries). Moleculer's retry
+ *   runs it again, and so multiplies the retries of nested calls.
  */
 export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middleware {
-  const check = options.check ?? isRetryable;
   const undelivered = options.undelivered ?? isUndelivered;
   const random = options.random ?? Math.random;
   const sleep = options.sleep ?? sleepUnref;
@@ -86,54 +91,134 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
   const givenUpOn = (error: unknown) => typeof error === "object" && error !== null && givenUp.has(error);
 
   // Moleculer calls the hook with the broker as `this`.
-  function wrap(this: ServiceBroker, handler: Handler, action: ActionSchema): Handler {
-    if (options.retries <= 0 || action.visibility === "private") return handler;
+  function wrap(this: ServiceBroker, handler: Handler, action: RetriedAction): Handler {
+    const policy = policyOf(options, action);
+    if (!policy.enabled) return handler;
     const broker = this;
     const actionName = action.name!;
+    const labels = { service: action.service?.fullName ?? null, action: actionName };
+    // The broker does not know a private action: it is called again through its service
+    // (which takes the params from the context it is given).
+    const call = (attempt: Context) =>
+      action.visibility === "private"
+        ? action.service!.actions[action.rawName!](undefined, { ctx: attempt })
+        : broker.call(actionName, attempt.params, { ctx: attempt });
+
     return async function jitteredRetry(ctx: RetriedContext): Promise<unknown> {
-      // An attempt of a loop further out, or a call from another node (that node retries it).
-      if (ctx._retryAttempt !== undefined || (ctx.nodeID !== broker.nodeID && ctx.endpoint?.local)) return handler(ctx);
-      const retries = typeof ctx.options.retries === "number" ? ctx.options.retries : options.retries;
-      let attempt: RetriedContext = ctx;
+      const judgeOuter = ctx._retryJudge;
+      // An attempt of a loop further out: judged here, while its span is still open.
+      if (judgeOuter) {
+        return handler(ctx).catch((error: unknown) => {
+          judgeOuter(error, ctx);
+          throw error;
+        });
+      }
+      // A call from another node: that node retries it.
+      if (ctx.nodeID !== broker.nodeID && ctx.endpoint?.local) return handler(ctx);
+      const retries = typeof ctx.options.retries === "number" ? ctx.options.retries : policy.retries;
       let spent = 0;
       let waits = 0;
       // The deadline of the current call: renewed by each retry, not by a wait for delivery.
       let calledAt = now();
+      let judged: { attempt: Context; step: Step | null } | undefined;
+
+      const decide = (error: unknown): Step | null => {
+        if (givenUpOn(error) || !policy.check(error)) return null;
+        // Counted as Moleculer counts it: every retryable failure, the one given up on included.
+        if (broker.isMetricsEnabled()) broker.metrics.increment(RETRY_METRIC, labels);
+        if (retries <= 0) return null;
+        const left = calledAt + budgetOf(ctx, broker) - now();
+        if (undelivered(error, actionName) && left > 0) {
+          waits += 1;
+          return { delay: Math.min(left, fullJitter(waits, policy, random)), left };
+        }
+        // Also a call whose timeout passed before it could be delivered: it failed as a timeout does.
+        if (spent >= retries) return null;
+        spent += 1;
+        return { delay: fullJitter(spent, policy, random) };
+      };
+      // Once per attempt: an attempt's failure is judged inside its own middlewares (above),
+      // then reaches the loop.
+      const judge: Judge = (error, attempt) => {
+        if (judged?.attempt !== attempt) {
+          judged = { attempt, step: decide(error) };
+          if (judged.step) endSpan(attempt, error, spent + waits);
+        }
+        return judged.step;
+      };
+
+      let attempt: RetriedContext = ctx;
       for (;;) {
         try {
-          return await (attempt === ctx ? handler(ctx) : broker.call(actionName, ctx.params, { ctx: attempt }));
+          return await (attempt === ctx ? handler(ctx) : call(attempt));
         } catch (error) {
-          if (retries <= 0 || givenUpOn(error) || !check(error)) throw giveUp(error);
+          const step = judge(error, attempt);
+          if (!step) throw giveUp(error);
           let callOptions = ctx.options;
-          const left = calledAt + budgetOf(ctx, broker) - now();
-          if (undelivered(error, actionName) && left > 0) {
-            waits += 1;
-            const delay = Math.min(left, jitteredDelay(waits, options, random));
+          if (step.left !== undefined) {
             const log = waits === 1 ? broker.logger.warn : broker.logger.debug;
-            log.call(broker.logger, `'${actionName}' not delivered (${(error as Error).message}); calling again in ${delay} ms, for ${Math.round(left)} ms more at most`);
-            await sleep(delay);
+            log.call(broker.logger, `'${actionName}' not delivered (${(error as Error).message}); calling again in ${step.delay} ms, for ${Math.round(step.left)} ms more at most`);
+            await sleep(step.delay);
             // The wait counts against the call's timeout: the next attempt has what is left of it.
             const rest = Math.max(1, Math.round(calledAt + budgetOf(ctx, broker) - now()));
             if ((ctx.options.timeout ?? 0) > 0) callOptions = { ...ctx.options, timeout: rest };
           } else {
-            // Also a call whose timeout passed before it could be delivered: it failed as a timeout does.
-            if (spent >= retries) throw giveUp(error);
-            spent += 1;
-            const delay = jitteredDelay(spent, options, random);
-            broker.logger.warn(`Retry ${spent}/${retries} of '${actionName}' in ${delay} ms: ${(error as Error).message}`);
-            await sleep(delay);
+            broker.logger.warn(`Retry ${spent}/${retries} of '${actionName}' in ${step.delay} ms: ${(error as Error).message}`);
+            await sleep(step.delay);
             calledAt = now();
           }
           attempt = ctx.copy() as RetriedContext;
           // Options of its own: a shortened timeout is this attempt's, not the caller's.
           attempt.options = { ...callOptions };
-          attempt._retryAttempt = spent + waits;
+          attempt._retryJudge = judge;
         }
       }
     };
   }
 
-  return { localAction: wrap, remoteAction: wrap };
+  return {
+    created(broker) {
+      if (!broker.isMetricsEnabled()) return;
+      broker.metrics.register({ name: RETRY_METRIC, type: METRIC.TYPE_COUNTER, labelNames: ["service", "action"], description: "Number of retries", rate: true });
+    },
+    localAction: wrap,
+    remoteAction: wrap,
+  };
+}
+
+/**
+ * An action's own retryPolicy over the middleware's options, field by field, as Moleculer
+ * merges it over the broker's. A private action is retried only when its own policy enables
+ * it, where Moleculer retries every one: the only private action in this cluster is
+ * moleculer-web's `rest`, and calling it again would route an HTTP request a second time,
+ * with the url its first routing rewrote (req.url loses the route's path) and a response it
+ * may have begun; and it throws retryable errors of its own (ServiceNotFoundError for an
+ * alias to an unpublished action).
+ */
+function policyOf(options: JitteredRetryOptions, action: RetriedAction): Policy {
+  const own = action.retryPolicy ?? {};
+  const ownCheck = own.check;
+  return {
+    enabled: own.enabled ?? (options.retries > 0 && action.visibility !== "private"),
+    retries: own.retries ?? options.retries,
+    delayMs: own.delay ?? options.delayMs,
+    maxDelayMs: own.maxDelay ?? options.maxDelayMs,
+    factor: own.factor ?? options.factor,
+    check: ownCheck ? (error) => ownCheck(error as Error) : (options.check ?? isRetryable),
+  };
+}
+
+/**
+ * Ends the span of an attempt another call follows, as Moleculer's retry does: failed, and
+ * tagged with the number of that call, so that a trace shows each attempt's own outcome and
+ * time instead of one span, successful or not, around them all.
+ */
+function endSpan(attempt: Context, error: unknown, retryAttempts: number): void {
+  const span = attempt.span;
+  if (!span?.isActive()) return;
+  span.setError(error as Error);
+  span.addTags({ retryAttempts });
+  attempt.finishSpan(span);
 }
 
 /**

@@ -4,6 +4,8 @@
  * from RabbitMQ's own primitives; the memory adapter has the same semantics in one process.
  */
 
+import { fullJitter } from "../../lib/full-jitter";
+
 export type JsonObject = { [key: string]: unknown };
 export type HeaderValue = string | number | boolean;
 export type Headers = Record<string, HeaderValue>;
@@ -135,11 +137,9 @@ export interface MessageBus {
 export const MAX_STACK_LENGTH = 2000;
 
 /**
- * Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): a delay drawn
- * uniformly from [0, min(maxMs, baseMs * 2^(failures - 1))], so that retries of many
- * messages that failed together spread out instead of hitting the participant in waves.
+ * The redelivery delay after `failures` failures: full jitter in [0, min(maxMs, baseMs * 2^(failures - 1))],
+ * so that messages that failed together do not come back to the participant in a wave.
  */
 export function retryDelay(failures: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (failures - 1));
-  return Math.floor(random() * cap);
+  return fullJitter(failures, { delayMs: policy.baseMs, maxDelayMs: policy.maxMs, factor: 2 }, random);
 }
