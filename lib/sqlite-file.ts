@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 
 export type SqliteSynchronous = "normal" | "full";
@@ -79,43 +79,68 @@ parentPort.on("message", (message) => {
 
 /** The worker thread that checkpoints a file's WAL, started by {@link checkpointInWorker}. */
 export interface Checkpointer {
-  /** Stops the worker (after the checkpoint it may be running) and closes its connection. */
+  /** Stops the worker (after the checkpoint it may be running) and closes its connection, once its last user stopped it. */
   stop(): Promise<void>;
 }
+
+/** The worker of a file, shared by every connection of this process to the file. */
+interface SharedWorker {
+  worker: Worker;
+  exited: Promise<void>;
+  connections: Set<Database.Database>;
+  walCapBytes: number;
+}
+
+const workersByFile = new Map<string, SharedWorker>();
 
 /**
  * Moves the WAL checkpoints of `db` off the event loop: SQLite's automatic checkpoint runs
  * inside the COMMIT that crosses its threshold (~1,000 pages), on the caller's thread, with
  * two fsyncs: the 10-30 ms stalls of DESIGN.md §7. Here automatic checkpoints are turned off
  * on this connection and a worker thread checkpoints instead. Nothing to do for `:memory:`.
- * The worker is unref'd (never keeps the process alive by itself); if it dies, automatic
+ *
+ * Every connection of the process to a file must come here: automatic checkpoints are a
+ * setting of each connection, and one left on (the read models' connection to the event
+ * store's file) checkpoints the whole WAL inside its own COMMIT. The connections to one file
+ * share one worker (the first one's options hold for all), which stops with the last of them. The
+ * worker is unref'd (never keeps the process alive by itself); if it dies, automatic
  * checkpoints are turned back on.
  */
 export function checkpointInWorker(db: Database.Database, path: string, options: CheckpointOptions = {}): Checkpointer | undefined {
   if (path === ":memory:" || path === "") return undefined;
-  const walCapBytes = options.walCapBytes ?? WAL_CAP_BYTES;
+  const file = resolve(path);
+  let shared = workersByFile.get(file);
+  if (!shared) {
+    const walCapBytes = options.walCapBytes ?? WAL_CAP_BYTES;
+    const worker = new Worker(WORKER_CODE, {
+      eval: true,
+      workerData: { driver: require.resolve("better-sqlite3"), path: file, intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS, walCapBytes },
+    });
+    worker.unref();
+    const connections = new Set<Database.Database>();
+    const entry: SharedWorker = { worker, connections, walCapBytes, exited: new Promise<void>((done) => worker.once("exit", () => done())) };
+    worker.on("error", () => {
+      if (workersByFile.get(file) === entry) workersByFile.delete(file);
+      for (const connection of connections) if (connection.open) connection.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT}`);
+    });
+    workersByFile.set(file, entry);
+    shared = entry;
+  }
+  const { worker, connections, exited } = shared;
   db.pragma("wal_autocheckpoint = 0");
-  db.pragma(`journal_size_limit = ${walCapBytes}`);
-  const worker = new Worker(WORKER_CODE, {
-    eval: true,
-    workerData: {
-      driver: require.resolve("better-sqlite3"),
-      path,
-      intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS,
-      walCapBytes,
-    },
-  });
-  worker.unref();
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  worker.on("error", () => {
-    if (db.open) db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT}`);
-  });
+  // The writer that starts the WAL over cuts the file back to the worker's cap.
+  db.pragma(`journal_size_limit = ${shared.walCapBytes}`);
+  connections.add(db);
   let stopping: Promise<void> | undefined;
   return {
     stop() {
       if (!stopping) {
-        worker.postMessage("stop");
-        stopping = exited;
+        connections.delete(db);
+        if (connections.size === 0) {
+          if (workersByFile.get(file) === shared) workersByFile.delete(file);
+          worker.postMessage("stop");
+          stopping = exited;
+        } else stopping = Promise.resolve();
       }
       return stopping;
     },

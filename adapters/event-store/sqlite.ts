@@ -90,7 +90,7 @@ const SCHEMA = `
 `;
 
 /**
- * After a write to the log by another process, a second wake this long after the last one:
+ * After a write to the log by another process, a second wake this long after the first one:
  * the file watcher can fire between the writer's write() of its frames and its update of the
  * WAL index, before a reader can see the commit (rare, but then the reader would wait for its
  * fallback poll).
@@ -114,6 +114,7 @@ export class SqliteEventStore implements EventStore {
   private watcher: FSWatcher | undefined;
   private wakeScheduled = false;
   private trailingWake: NodeJS.Timeout | undefined;
+  private seenDataVersion: number | undefined;
 
   constructor(
     private readonly path: string,
@@ -146,6 +147,8 @@ export class SqliteEventStore implements EventStore {
         "SELECT * FROM events WHERE position > ? AND stream NOT LIKE '$%' ORDER BY position LIMIT ?",
       ),
       ping: this.db.prepare("SELECT 1"),
+      // Changes when another connection commits to the file (another process, or this one's read models).
+      dataVersion: this.db.prepare<[], number>("PRAGMA data_version").pluck(),
       leaseHolder: this.db.prepare<[string], { holder: string; expires_at: number }>(
         "SELECT holder, expires_at FROM leases WHERE name = ?",
       ),
@@ -308,19 +311,36 @@ export class SqliteEventStore implements EventStore {
     this.watcher?.close();
     this.watcher = undefined;
     clearTimeout(this.trailingWake);
+    this.trailingWake = undefined;
   }
 
-  /** One wake per turn of the event loop however many writes it saw, and a trailing one. */
+  /**
+   * One wake per turn of the event loop however many writes it saw, and a trailing one; only
+   * when another connection committed since the last look (PRAGMA data_version): the watcher
+   * also sees this connection's own commits, which woke the readers already, and every reader
+   * woken for nothing reads the file to find nothing.
+   */
   private logChanged(): void {
     if (!this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(() => {
         this.wakeScheduled = false;
-        this.appended.emit(undefined);
+        this.wakeIfOthersCommitted();
       });
     }
-    clearTimeout(this.trailingWake);
-    this.trailingWake = setTimeout(() => this.appended.emit(undefined), TRAILING_WAKE_MS).unref();
+    // At most one pending: a timer set again for every write cost more than the wakes it saved.
+    this.trailingWake ??= setTimeout(() => {
+      this.trailingWake = undefined;
+      this.wakeIfOthersCommitted();
+    }, TRAILING_WAKE_MS).unref();
+  }
+
+  private wakeIfOthersCommitted(): void {
+    if (!this.db.open) return;
+    const version = this.statements.dataVersion.get();
+    if (version === this.seenDataVersion) return;
+    this.seenDataVersion = version;
+    this.appended.emit(undefined);
   }
 
   /**

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import type { RecordedEvent } from "../event-store";
-import { openSqlite } from "../../lib/sqlite-file";
+import { Checkpointer, checkpointInWorker, openSqlite } from "../../lib/sqlite-file";
 import { StoredRow, aggregateIds, fold } from "./fold";
 import {
   ListRequest,
@@ -48,9 +48,12 @@ const SCHEMA = `
  */
 export class SqliteReadModelStore implements ReadModelStore {
   private readonly db: Database.Database;
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(path: string, options: SqliteReadModelOptions = {}) {
     this.db = openSqlite(path, options.synchronous, SCHEMA);
+    // Off the event loop, with the event store's connection when the file is the same.
+    this.checkpointer = checkpointInWorker(this.db, path);
   }
 
   async view<State>(definition: ViewDefinition<State>): Promise<View<State>> {
@@ -69,6 +72,7 @@ export class SqliteReadModelStore implements ReadModelStore {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }

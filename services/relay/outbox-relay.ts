@@ -222,7 +222,8 @@ export class OutboxRelay {
       return;
     }
     this.signalled = false;
-    const page = await store.readAll({ after: window.published, maxCount: Math.min(batchSize, window.room) });
+    const wanted = Math.min(batchSize, window.room);
+    const page = await store.readAll({ after: window.published, maxCount: wanted });
     if (page.length === 0) {
       if (this.known > window.published) {
         await this.pause(this.hiddenRetryMs, true);
@@ -235,6 +236,9 @@ export class OutboxRelay {
     this.hiddenRetryMs = HIDDEN_FIRST_RETRY_MS;
     for (const event of page) window.track(event.position, bus.publishDurably(toMessage(event)));
     this.published += page.length;
+    // A short page reached the end of the log as it was during the read: wait for the next
+    // append (or one signalled meanwhile) rather than read again to find nothing.
+    if (page.length < wanted && this.known <= window.published) await this.pause(pollMs, true);
   }
 
   private async openWindow(): Promise<PublishWindow> {

@@ -61,6 +61,31 @@ describe("SQLite WAL checkpoints in a worker thread", () => {
     db.close();
   });
 
+  it("turns automatic checkpoints off on every connection to a file, whose worker lives until the last one stops it", async () => {
+    const path = join(dir, "shared.db");
+    const events = openSqlite(path, "normal", "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+    const views = openSqlite(path);
+    // The read models' own connection: left with SQLite's default, it would checkpoint the
+    // whole WAL inside one of its COMMITs, on the event loop.
+    expect(views.pragma("wal_autocheckpoint", { simple: true })).toBe(1000);
+    const first = checkpointInWorker(events, path, { walCapBytes: 1 * MiB })!;
+    const second = checkpointInWorker(views, join(dir, ".", "shared.db"))!;
+    expect(events.pragma("wal_autocheckpoint", { simple: true })).toBe(0);
+    expect(views.pragma("wal_autocheckpoint", { simple: true })).toBe(0);
+
+    await first.stop();
+    events.close();
+    // The worker goes on for the connection left: its commits still find the WAL checkpointed.
+    const insert = views.prepare("INSERT INTO t (body) VALUES (?)");
+    for (let i = 0; i < 3000; i++) insert.run("w".repeat(1000));
+    expect(walSize(path)).toBeGreaterThan(1 * MiB);
+    await waitFor(() => insert.run("w") && walSize(path) <= 1 * MiB, { what: "the WAL cut back by the shared worker", timeoutMs: 5000, intervalMs: 60 });
+
+    await second.stop();
+    views.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
   it("starts no worker for :memory:", () => {
     const db = openSqlite(":memory:");
     expect(checkpointInWorker(db, ":memory:")).toBeUndefined();
