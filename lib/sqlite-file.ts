@@ -138,6 +138,9 @@ export function checkpointInWorker(db: Database.Database, path: string, options:
         connections.delete(db);
         if (connections.size === 0) {
           if (workersByFile.get(file) === shared) workersByFile.delete(file);
+          // Held while it stops: an unref'd worker awaited by nothing else let the process
+          // exit (code 0) in the middle of the caller's close(), before what came after it.
+          worker.ref();
           worker.postMessage("stop");
           stopping = exited;
         } else stopping = Promise.resolve();

@@ -1,4 +1,6 @@
 import Database from "better-sqlite3";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,6 +86,19 @@ describe("SQLite WAL checkpoints in a worker thread", () => {
     await second.stop();
     views.close();
     expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it("close() resolves in a process that nothing else keeps alive (the worker is held while it stops)", async () => {
+    // The compiled store, as `npm start` and the bench run it: a child whose only work is the close.
+    const script = `
+      const { SqliteEventStore } = require(${JSON.stringify(join(__dirname, "..", "..", "dist", "adapters", "event-store", "sqlite.js"))});
+      const store = new SqliteEventStore(${JSON.stringify(join(dir, "alone.db"))});
+      store.append("order-1", [{ id: "e-1", type: "OrderCreated", data: {}, metadata: {} }], { expectedRevision: "no_stream" })
+        .then(() => store.close())
+        .then(() => console.log("closed"));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script]);
+    expect(stdout.trim()).toBe("closed");
   });
 
   it("starts no worker for :memory:", () => {
