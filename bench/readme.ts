@@ -49,7 +49,12 @@ function main(): void {
     files = all.filter((name) => name.startsWith(day ?? "-")).map((name) => join(dir, name));
   }
   if (files.length === 0) throw new Error(`no results file in ${dir}: run npm run bench first`);
-  const runs = files.map((file) => JSON.parse(readFileSync(file, "utf8")) as ResultsFile);
+  // Files written before results were kept per part have no `results`: left out.
+  const read = files.map((file) => ({ file, run: JSON.parse(readFileSync(file, "utf8")) as Partial<ResultsFile> }));
+  const kept = read.filter((entry): entry is { file: string; run: ResultsFile } => entry.run.results !== undefined);
+  if (kept.length === 0) throw new Error(`none of ${files.join(", ")} holds results of npm run bench`);
+  files = kept.map((entry) => entry.file);
+  const runs = kept.map((entry) => entry.run);
   const results = medianOf(runs.map((run) => run.results)) as BenchResults;
   const counts = (key: keyof BenchResults) => runs.filter((run) => run.results[key] !== undefined).length;
   const parts = (Object.keys(results) as Array<keyof BenchResults>).map((key) => `${key} ${counts(key)}`).join(", ");
