@@ -101,7 +101,7 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
     // (which takes the params from the context it is given).
     const call = (attempt: Context) =>
       action.visibility === "private"
-        ? action.service!.actions[action.rawName!](undefined, { ctx: attempt })
+        ? action.service!.actions[action.rawName!]!(undefined, { ctx: attempt })
         : broker.call(actionName, attempt.params, { ctx: attempt });
 
     return async function jitteredRetry(ctx: RetriedContext): Promise<unknown> {

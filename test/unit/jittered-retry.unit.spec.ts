@@ -392,7 +392,7 @@ describe("jittered retry", () => {
       const hidden = flaky(2, { visibility: "private", retryPolicy: { enabled: true } });
       const started = await brokerWith([{ name: "svc", actions: { hidden: hidden.schema } }]);
       broker = started.broker;
-      await expect(broker.getLocalService("svc")!.actions.hidden({})).resolves.toBe("ok");
+      await expect(broker.getLocalService("svc")!.actions.hidden!({})).resolves.toBe("ok");
       expect(hidden.calls).toBe(3);
       expect(started.waited).toEqual([50, 100]);
     });
@@ -401,7 +401,7 @@ describe("jittered retry", () => {
       const hidden = flaky(2, { visibility: "private" });
       const started = await brokerWith([{ name: "svc", actions: { hidden: hidden.schema } }]);
       broker = started.broker;
-      await expect(broker.getLocalService("svc")!.actions.hidden({})).rejects.toBeInstanceOf(Errors.MoleculerRetryableError);
+      await expect(broker.getLocalService("svc")!.actions.hidden!({})).rejects.toBeInstanceOf(Errors.MoleculerRetryableError);
       expect(hidden.calls).toBe(1);
       expect(started.waited).toEqual([]);
     });

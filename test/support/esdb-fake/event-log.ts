@@ -69,7 +69,7 @@ export class EventLog {
     });
     this.streams.set(stream, [...existing, ...written]);
     this.all.push(...written);
-    const last = written[written.length - 1];
+    const last = written[written.length - 1]!;
     return { kind: "success", revision: last.revision, position: last.position };
   }
 
@@ -99,9 +99,9 @@ export class EventLog {
         ? 0
         : expected.kind === "revision"
           ? expected.revision + 1
-          : existing.findIndex((stored) => stored.id === events[0].id);
+          : existing.findIndex((stored) => stored.id === events[0]!.id);
     if (first < 0 || first + events.length > existing.length) return undefined;
-    const same = events.every((event, index) => existing[first + index].id === event.id);
+    const same = events.every((event, index) => existing[first + index]!.id === event.id);
     return same ? existing[first + events.length - 1] : undefined;
   }
 }

@@ -24,7 +24,7 @@ const SERVER_VERSION = "25.0.0";
 function supported(method: { path: string }): SupportedMethod {
   // Paths look like "/event_store.client.streams.Streams/BatchAppend"; the server answers lower case.
   const [, serviceName, methodName] = method.path.toLowerCase().split("/");
-  return new SupportedMethod().setServiceName(serviceName).setMethodName(methodName);
+  return new SupportedMethod().setServiceName(serviceName ?? "").setMethodName(methodName ?? "");
 }
 
 export function getSupportedMethods(
