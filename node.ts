@@ -36,7 +36,7 @@ export class PortInUse extends Error {
  * only emit an unhandled 'error' after the rest of the node had started.
  */
 export async function ensurePortsFree(config: AppConfig, names: readonly string[] = config.services ?? Object.keys(serviceFactories)): Promise<void> {
-  const wanted: Array<{ variable: PortInUse["variable"]; port: number; host?: string }> = [{ variable: "METRICS_PORT", port: config.metricsPort }];
+  const wanted: { variable: PortInUse["variable"]; port: number; host?: string }[] = [{ variable: "METRICS_PORT", port: config.metricsPort }];
   if (names.includes("api")) wanted.unshift({ variable: "PORT", port: config.port, host: config.host });
   for (const { variable, port, host } of wanted) {
     if (port === 0) continue;

@@ -18,7 +18,7 @@ export interface Server {
   /** The port that answers GET /api/health. */
   port: number;
   /** Each node's /metrics (one for the embedded app, one per node of the cluster). */
-  metrics: Array<{ pid: number; url: string }>;
+  metrics: { pid: number; url: string }[];
 }
 
 export interface StartOptions {
@@ -86,7 +86,7 @@ async function answers(url: string, check: (body: string) => boolean): Promise<b
 }
 
 /** TCP sockets in LISTEN state held by a process: its fds' socket inodes, looked up in its network namespace's tables. */
-export function listeningSockets(pid: number): Array<{ host: string; port: number }> {
+export function listeningSockets(pid: number): { host: string; port: number }[] {
   const inodes = new Set<string>();
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -101,7 +101,7 @@ export function listeningSockets(pid: number): Array<{ host: string; port: numbe
   } catch {
     return [];
   }
-  const sockets: Array<{ host: string; port: number }> = [];
+  const sockets: { host: string; port: number }[] = [];
   for (const table of ["tcp", "tcp6"]) {
     let text: string;
     try {
@@ -160,7 +160,7 @@ const SAMPLE_EVERY_MS = 1_000;
  * first waits out one window (start-up work is not load) and leaves its reading out.
  */
 export class EventLoopSampler {
-  private readonly readings: Array<{ node: string; p99: number; max: number }> = [];
+  private readonly readings: { node: string; p99: number; max: number }[] = [];
   private timer?: NodeJS.Timeout;
   private pending = Promise.resolve();
 

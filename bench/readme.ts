@@ -57,7 +57,7 @@ function main(): void {
   const runs = kept.map((entry) => entry.run);
   const results = medianOf(runs.map((run) => run.results)) as BenchResults;
   const counts = (key: keyof BenchResults) => runs.filter((run) => run.results[key] !== undefined).length;
-  const parts = (Object.keys(results) as Array<keyof BenchResults>).map((key) => `${key} ${counts(key)}`).join(", ");
+  const parts = (Object.keys(results) as (keyof BenchResults)[]).map((key) => `${key} ${counts(key)}`).join(", ");
   const section = [
     START,
     `Medians over ${runs.length} results files (${runs[0]!.cpus} cores, Node ${runs[0]!.node.replace(/^v/, "")}; runs per part: ${parts}):`,

@@ -125,7 +125,7 @@ async function postInFlight(base: string, count: number, inFlight: number): Prom
 
 /** POSTs `count` orders at `perSecond`, each on time whether or not the ones before it were answered. */
 async function postAtRate(base: string, count: number, perSecond: number): Promise<number[]> {
-  const posts: Array<Promise<number>> = [];
+  const posts: Promise<number>[] = [];
   const started = performance.now();
   while (posts.length < count) {
     const due = Math.min(count, Math.floor(((performance.now() - started) / 1000) * perSecond) + 1);
@@ -154,7 +154,7 @@ async function settledOrders(base: string, atMost: number): Promise<OrderView[]>
   for (const status of ["confirmed", "rejected", "cancelled"]) {
     let cursor: string | null = null;
     do {
-      const query: string = `${base}/orders?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ""}`;
+      const query = `${base}/orders?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ""}`;
       const page = (await (await fetch(query)).json()) as { items: OrderView[]; nextCursor: string | null };
       settled.push(...page.items);
       cursor = page.nextCursor;

@@ -226,7 +226,7 @@ export class EventLogQueries {
   }
 
   /** Orders not settled and not in the DLQ, with what their saga recorded: for diagnosis. */
-  async unsettledOrders(limit: number): Promise<Array<{ orderId: string; saga: string | null }>> {
+  async unsettledOrders(limit: number): Promise<{ orderId: string; saga: string | null }[]> {
     await this.catchUp();
     const orderIds = [...this.unsettled.values()].filter((orderId) => !this.deadOrders.has(orderId)).slice(0, Math.floor(limit));
     return Promise.all(orderIds.map(async (orderId) => ({ orderId, saga: await this.sagaOf(orderId) })));

@@ -33,7 +33,7 @@ export class LocalCluster {
     const child = spawn(process.execPath, [this.options.main], { env: nodeEnvironment(node, this.options.env), stdio: ["ignore", "pipe", "pipe"] });
     const output = this.options.output;
     const prefix = `${node.name.padEnd(NAME_WIDTH)} |`;
-    for (const stream of [child.stdout!, child.stderr!]) {
+    for (const stream of [child.stdout, child.stderr]) {
       const lines = createInterface({ input: stream });
       lines.on("line", (line) => output?.(`${prefix} ${line}`));
     }

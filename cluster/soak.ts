@@ -43,7 +43,7 @@ export interface SoakReport {
   ledger: Ledger;
   violations: string[];
   /** Resident memory of each node, in MiB, after each round. */
-  rssMiB: Array<Record<string, number>>;
+  rssMiB: Record<string, number>[];
   /** Undefined when the store cannot tell which relay leads (memory:, EventStoreDB). */
   relayFailover?: RelayFailover;
 }
@@ -126,7 +126,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
         await waitFor(
           async () => {
-            const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: Array<{ state: string }> };
+            const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: { state: string }[] };
             return report.breakers.every((breaker) => breaker.state !== "open");
           },
           { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },

@@ -13,7 +13,7 @@ export function isCurrency(code: string): boolean {
 }
 
 /** Sums products of integers, refusing a total that a JSON number cannot hold exactly. */
-export function sumOfProducts(lines: ReadonlyArray<{ quantity: number; unitPrice: number }>): number {
+export function sumOfProducts(lines: readonly { quantity: number; unitPrice: number }[]): number {
   const total = lines.reduce((sum, line) => sum + line.quantity * line.unitPrice, 0);
   if (!Number.isSafeInteger(total)) {
     throw new DomainError("ORDER_TOTAL_TOO_LARGE", "the order total exceeds the largest exact amount", {

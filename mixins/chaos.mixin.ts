@@ -37,7 +37,7 @@ function newChaosController(): AbortController {
 }
 
 /** The settings every chaos target answers with (one instance of each, whichever answers). */
-export async function readChaos(client: Pick<ChaosClient, "call">): Promise<Array<{ service: ChaosTarget; reading: ChaosReading }>> {
+export async function readChaos(client: Pick<ChaosClient, "call">): Promise<{ service: ChaosTarget; reading: ChaosReading }[]> {
   return Promise.all(
     CHAOS_TARGETS.map(async (service) => ({
       service,

@@ -1,6 +1,6 @@
 /** The part of a commander program that holds its commands. */
 interface CommandList {
-  commands: Array<{ name(): string }>;
+  commands: { name(): string }[];
 }
 
 /** A module of moleculer-repl's src/commands: each declares its commands on the program. */

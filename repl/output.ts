@@ -41,7 +41,7 @@ export class Output {
   }
 
   /** One record, a name and a value per row. */
-  fields(pairs: ReadonlyArray<readonly [string, Cell]>): void {
+  fields(pairs: readonly (readonly [string, Cell])[]): void {
     const { kleur } = this.helpers;
     this.render(
       pairs.map(([name, value]) => [kleur.bold(name), cellText(value)]),

@@ -29,7 +29,7 @@ export interface SagaView {
   reason: string | null;
   startedAt: string;
   endedAt: string | null;
-  timeline: Array<{ event: SagaEvent["type"]; at: string } & Record<string, unknown>>;
+  timeline: ({ event: SagaEvent["type"]; at: string } & Record<string, unknown>)[];
 }
 
 type OrchestratorThis = WithEventStore &

@@ -11,8 +11,8 @@ export interface ClusterResilience {
   /** The nodes that answered. */
   nodes: string[];
   /** `caller` is the node whose breaker it is: breakers live on the calling side. */
-  breakers: Array<{ caller: string } & BreakerReport>;
-  bulkheads: Array<{ nodeID: string } & BulkheadReport>;
+  breakers: ({ caller: string } & BreakerReport)[];
+  bulkheads: ({ nodeID: string } & BulkheadReport)[];
   dlq: { depth: number } | { depth: null; error: string };
 }
 
@@ -23,7 +23,7 @@ const REPORT_TIMEOUT_MS = 2000;
  * (services/index.ts: nodeServices), and its breakers are only known there.
  */
 export async function gatherResilience(caller: ActionCaller): Promise<ClusterResilience> {
-  const nodes = await caller.call<Array<{ id: string }>, object>("$node.list", { onlyAvailable: true });
+  const nodes = await caller.call<{ id: string }[], object>("$node.list", { onlyAvailable: true });
   const reports = await Promise.all(
     nodes.map((node) => caller.call<ResilienceReport, object>("resilience.report", {}, { nodeID: node.id, timeout: REPORT_TIMEOUT_MS })),
   );

@@ -6,7 +6,7 @@
 
 import { fullJitter } from "../../lib/full-jitter";
 
-export type JsonObject = { [key: string]: unknown };
+export type JsonObject = Record<string, unknown>;
 export type HeaderValue = string | number | boolean;
 export type Headers = Record<string, HeaderValue>;
 

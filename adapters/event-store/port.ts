@@ -22,7 +22,7 @@ export interface EventMetadata {
   [key: string]: unknown;
 }
 
-export type JsonObject = { [key: string]: unknown };
+export type JsonObject = Record<string, unknown>;
 
 /** An event as a caller hands it to the store. */
 export interface EventData<Type extends string = string, Data extends JsonObject = JsonObject> {

@@ -321,7 +321,7 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
-function appended(rows: ReadonlyArray<{ position: string; revision: number }>): AppendResult {
+function appended(rows: readonly { position: string; revision: number }[]): AppendResult {
   let last = rows[0]!;
   for (const row of rows) if (row.revision > last.revision) last = row;
   return { nextExpectedRevision: last.revision, position: BigInt(last.position) };

@@ -171,7 +171,7 @@ export class SqliteEventStore implements EventStore {
    * savepoint of its own. Anything that fails once it inserts (SQLite itself) fails the group.
    */
   private appendInGroup(stream: string, events: readonly EventData[], options: AppendOptions): Outcome {
-    let checked: { rows: Array<{ event: EventData; data: string; metadata: string }>; last: number };
+    let checked: { rows: { event: EventData; data: string; metadata: string }[]; last: number };
     try {
       const known = this.checkAppend(stream, events, options);
       if ("result" in known) return { ...known, recorded: [] };
@@ -204,7 +204,7 @@ export class SqliteEventStore implements EventStore {
     stream: string,
     events: readonly EventData[],
     options: AppendOptions,
-  ): { result: AppendResult } | { rows: Array<{ event: EventData; data: string; metadata: string }>; last: number } {
+  ): { result: AppendResult } | { rows: { event: EventData; data: string; metadata: string }[]; last: number } {
     const { expectedRevision } = options;
     const last = this.statements.lastRevision.get(stream);
     const actual = last ? last.revision : NO_STREAM;

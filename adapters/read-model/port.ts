@@ -41,7 +41,7 @@ export interface ListedRow<State> {
 }
 
 export interface ListResult<State> {
-  rows: Array<ListedRow<State>>;
+  rows: ListedRow<State>[];
   /** Whether more rows match below the last one. */
   more: boolean;
 }
@@ -177,8 +177,8 @@ export function checkDefinition<State>(definition: ViewDefinition<State>): void 
 }
 
 /** The columns of a filter that filter, each checked to be one of the view's. */
-export function filterColumns<State>(definition: ViewDefinition<State>, filter: Filter): Array<[string, string]> {
-  const used: Array<[string, string]> = [];
+export function filterColumns<State>(definition: ViewDefinition<State>, filter: Filter): [string, string][] {
+  const used: [string, string][] = [];
   for (const [column, value] of Object.entries(filter)) {
     if (value === undefined) continue;
     if (!definition.columns.includes(column)) throw new Error(`read model ${definition.name} has no column ${column}`);

@@ -5,7 +5,7 @@ import { Output } from "../output";
 
 const HEADERS = ["service", "failure rate", "latency ms", "mode"] as const;
 
-function printSettings(out: Output, rows: ReadonlyArray<{ service: string; settings: ChaosSettings }>): void {
+function printSettings(out: Output, rows: readonly { service: string; settings: ChaosSettings }[]): void {
   out.table(
     HEADERS,
     rows.map(({ service, settings }) => [service, settings.failureRate, settings.latencyMs, settings.mode]),

@@ -44,7 +44,7 @@ function labelOf(outcome: Outcome): [label: string, reason: string] {
 }
 
 /** Rows of outcome, reason and count, the most frequent first. */
-export function tally(outcomes: Iterable<Outcome>): Array<[string, string, number]> {
+export function tally(outcomes: Iterable<Outcome>): [string, string, number][] {
   const counts = new Map<string, [string, string, number]>();
   for (const outcome of outcomes) {
     const [label, reason] = labelOf(outcome);

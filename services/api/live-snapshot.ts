@@ -7,14 +7,14 @@ export interface LiveSnapshot {
   orders: Record<string, number> | null;
   resilience: ClusterResilience | null;
   deadLetters: unknown[] | null;
-  chaos: Array<{ service: ChaosTarget; reading: ChaosReading }>;
+  chaos: { service: ChaosTarget; reading: ChaosReading }[];
   /** The latest redeliveries of every orchestrator, newest first. */
   redeliveries: Redelivery[];
 }
 
 interface NodeWithServices {
   id: string;
-  services?: Array<{ name: string }>;
+  services?: { name: string }[];
 }
 
 const whenUp = <T>(promise: Promise<T>): Promise<T | null> => promise.catch(() => null);

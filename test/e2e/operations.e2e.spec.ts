@@ -106,7 +106,7 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
 
       expect(listed.status).toBe(200);
       expect(new Set(listed.body.items.map((entry: { orderId: string }) => entry.orderId))).toEqual(new Set(doomed));
-      const [first, second] = listed.body.items as Array<{ id: string; orderId: string }>;
+      const [first, second] = listed.body.items as { id: string; orderId: string }[];
       expect(listed.body.items[0]).toEqual({
         id: first!.id,
         status: "dead",

@@ -54,7 +54,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
   }
 
   /** Dead letters made the way production makes them: a consumer that fails its only attempt. */
-  async function deadLetters(count: number): Promise<Array<{ id: string; messageId: string }>> {
+  async function deadLetters(count: number): Promise<{ id: string; messageId: string }[]> {
     const failing = await bus.consume(QUEUE, [TOPIC], async () => Promise.reject(new Error("chaos")), {
       prefetch: 20,
       retry: { attempts: 1, baseMs: 1, maxMs: 1 },
@@ -68,7 +68,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     const listed = await waitFor(
       async () => {
         const page = await http("GET", `/dlq?status=dead&limit=100`);
-        return page.body.items.length === count ? (page.body.items as Array<{ id: string }>) : undefined;
+        return page.body.items.length === count ? (page.body.items as { id: string }[]) : undefined;
       },
       { timeoutMs: 15_000, what: `${count} dead letters in the DLQ` },
     );
@@ -111,7 +111,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
 
     expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
     expect(await bus.queueDepth(QUEUE)).toBe(ENTRIES);
-    expect(answers[0]!.body.replayed + answers[1]!.body.replayed).toBe(ENTRIES);
+    expect(answers[0].body.replayed + answers[1].body.replayed).toBe(ENTRIES);
     expect(await sentBack()).toEqual(sorted(entries.map((entry) => entry.messageId)));
     const replayers = await Promise.all(entries.map((entry) => byWhom(entry.id, "DeadLetterReplayed")));
     for (const answer of answers) {
@@ -135,14 +135,14 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     const ones = reversed.reverse();
 
     expect(await bus.queueDepth(QUEUE)).toBe(ENTRIES);
-    expect(all!.status).toBe(200);
+    expect(all.status).toBe(200);
     const replayers = await Promise.all(entries.map((entry) => byWhom(entry.id, "DeadLetterReplayed")));
     const wonByOnes = ones.filter((one, index) => replayers[index]![0] === one.requestId).length;
-    expect(all!.body.replayed + wonByOnes).toBe(ENTRIES);
+    expect(all.body.replayed + wonByOnes).toBe(ENTRIES);
     expect(await sentBack()).toEqual(sorted(entries.map((entry) => entry.messageId)));
     for (const [index, entry] of entries.entries()) {
       expect(replayers[index]).toHaveLength(1);
-      expect([all!.requestId, ones[index]!.requestId]).toContain(replayers[index]![0]);
+      expect([all.requestId, ones[index]!.requestId]).toContain(replayers[index]![0]);
       expect(await byWhom(entry.id, "DeadLetterReplayClaimed")).toEqual(replayers[index]);
       const one = ones[index]!;
       // A replay-one that lost its entry answers 409 in the gateway's one error shape, or
@@ -160,11 +160,11 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
       ...entries.map((entry) => http("DELETE", `/dlq/${entry.id}`, { reason: "raced a replay" })),
     ]);
 
-    expect(all!.status).toBe(200);
+    expect(all.status).toBe(200);
     const states = await Promise.all(entries.map(async (entry) => (await http("GET", `/dlq/${entry.id}`)).body.status as string));
     const replayed = entries.filter((_entry, index) => states[index] === "replayed");
     expect(await bus.queueDepth(QUEUE)).toBe(replayed.length);
-    expect(all!.body.replayed).toBe(replayed.length);
+    expect(all.body.replayed).toBe(replayed.length);
     expect(await sentBack()).toEqual(sorted(replayed.map((entry) => entry.messageId)));
     entries.forEach((entry, index) => {
       expect(["replayed", "purged"]).toContain(states[index]);

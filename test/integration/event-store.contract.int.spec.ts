@@ -251,7 +251,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
 
   describe("wakes readers after an append", () => {
     it("signals this process's append with its position, not a system stream's, and nothing once unsubscribed", async () => {
-      const heard: Array<bigint | undefined> = [];
+      const heard: (bigint | undefined)[] = [];
       const unsubscribe = store.onAppended((position) => heard.push(position));
       try {
         const system = await store.append(`$checkpoint-${uniqueStream("relay")}`, [anEvent("$Checkpoint")], { expectedRevision: ANY });
@@ -268,7 +268,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
     });
 
     it("calls each listener even when another throws", async () => {
-      const heard: Array<bigint | undefined> = [];
+      const heard: (bigint | undefined)[] = [];
       const unsubscribers = [
         store.onAppended(() => {
           throw new Error("a listener's own failure");

@@ -90,7 +90,7 @@ describe("orders service", () => {
 
     expect(error).toBeInstanceOf(Errors.ValidationError);
     expect(error.code).toBe(422);
-    expect((error.data as Array<{ field: string }>).map((failure) => failure.field).sort()).toEqual([
+    expect((error.data as { field: string }[]).map((failure) => failure.field).sort()).toEqual([
       "currency",
       "customerId",
       "items[0]",
@@ -237,7 +237,7 @@ describe("orders service", () => {
     const order = await create();
     await broker.call("orders.reject", { id: order.id, reason: "PAYMENT_DECLINED" });
 
-    const history = await broker.call<Array<Record<string, unknown>>, object>("orders.history", { id: order.id });
+    const history = await broker.call<Record<string, unknown>[], object>("orders.history", { id: order.id });
 
     expect(history).toEqual([
       { type: "OrderCreated", revision: 0, occurredAt: expect.stringMatching(ISO_TIME), data: expect.objectContaining({ orderId: order.id }) },

@@ -271,7 +271,7 @@ describeOnPostgres("PostgresEventStore", () => {
     });
 
     it("wakes a reader of another process by NOTIFY, with the position appended, within milliseconds", async () => {
-      const heard: Array<{ position: bigint | undefined; at: number }> = [];
+      const heard: { position: bigint | undefined; at: number }[] = [];
       const unsubscribe = reader.onAppended((position) => heard.push({ position, at: performance.now() }));
       try {
         await sleep(100); // LISTEN is in place
@@ -292,7 +292,7 @@ describeOnPostgres("PostgresEventStore", () => {
     });
 
     it("listens again after its connection is cut, waking the reader once it is back", async () => {
-      const heard: Array<bigint | undefined> = [];
+      const heard: (bigint | undefined)[] = [];
       const unsubscribe = reader.onAppended((position) => heard.push(position));
       try {
         await sleep(100);

@@ -38,7 +38,7 @@ interface StoreUnderTest {
   dispose(): Promise<void>;
 }
 
-const stores: Array<{ name: string; open(): Promise<StoreUnderTest> }> = [
+const stores: { name: string; open(): Promise<StoreUnderTest> }[] = [
   {
     name: "sqlite (a lease row in the file)",
     async open() {
@@ -112,7 +112,7 @@ describe.each(stores)("two relays on one store: $name", ({ open }) => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const output: string[] = [];
-    for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on("line", (line) => output.push(line));
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on("line", (line) => output.push(line));
     const relay = { child, output, exited: once(child, "exit") };
     relays.push(relay);
     return relay;

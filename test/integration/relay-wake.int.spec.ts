@@ -65,7 +65,7 @@ function postgresStores(sameStore: boolean): () => Promise<Stores> {
   };
 }
 
-const cases: Array<{ name: string; open: () => Promise<Stores> }> = [
+const cases: { name: string; open: () => Promise<Stores> }[] = [
   {
     name: "memory",
     async open() {

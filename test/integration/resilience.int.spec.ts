@@ -19,8 +19,8 @@ const NEVER_OPENS = 1_000_000;
 const placement = (index: number) => ({ customerId: `c-${index}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 100 + index }] });
 
 interface Observed {
-  deliveries: Map<string, Array<{ attempt: number; at: number }>>;
-  breakerOpened: Array<{ action: string }>;
+  deliveries: Map<string, { attempt: number; at: number }[]>;
+  breakerOpened: { action: string }[];
   fraudChecks: number;
 }
 
@@ -95,20 +95,20 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
   }
 
   async function ledger() {
-    const orders = await call<{ items: Array<{ status: string; id: string }> }>("orders.list", { limit: 100 });
-    const dead = await call<{ items: Array<{ orderId: string }> }>("dlq.list", { status: "dead", limit: 100 });
+    const orders = await call<{ items: { status: string; id: string }[] }>("orders.list", { limit: 100 });
+    const dead = await call<{ items: { orderId: string }[] }>("dlq.list", { status: "dead", limit: 100 });
     const terminal = orders.items.filter((order) => order.status !== "pending").length;
     return { created: orders.items.length, terminal, dead: dead.items.length, deadOrders: dead.items.map((entry) => entry.orderId) };
   }
 
   it("delivers a message exactly `attempts` times with growing jittered delays and dead-letters it; replayed after chaos off, the order is confirmed", async () => {
     await start(NEVER_OPENS);
-    const orders: Array<{ id: string }> = [];
+    const orders: { id: string }[] = [];
     for (let index = 0; index < 12; index += 1) orders.push(await call<{ id: string }>("orders.create", placement(index)));
 
     const dead = await waitFor(
       async () => {
-        const page = await call<{ items: Array<{ id: string; orderId: string; attempts: number; lastError: string; eventType: string; originQueue: string }> }>("dlq.list", { limit: 100 });
+        const page = await call<{ items: { id: string; orderId: string; attempts: number; lastError: string; eventType: string; originQueue: string }[] }>("dlq.list", { limit: 100 });
         return page.items.length === orders.length ? page.items : undefined;
       },
       { timeoutMs: 20_000, what: "every order's message in the DLQ" },
@@ -185,7 +185,7 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
   });
   it("opens the breaker: calls fail fast without reaching antifraud, and the saga messages wait with their attempts unspent, then complete once antifraud is back", async () => {
     await start(4);
-    const orders: Array<{ id: string }> = [];
+    const orders: { id: string }[] = [];
     for (let index = 0; index < 6; index += 1) orders.push(await call<{ id: string }>("orders.create", placement(index)));
     await waitFor(() => observed.breakerOpened.some((event) => event.action === "antifraud.check"), { what: "the breaker to open" });
 

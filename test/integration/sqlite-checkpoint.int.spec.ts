@@ -169,7 +169,7 @@ describe("SQLite WAL checkpoints in a worker thread", () => {
     await store.append(uniqueStream("order"), [anEvent("OrderCreated")], { expectedRevision: NO_STREAM });
     await store.close();
     const check = new Database(path, { readonly: true });
-    const names = check.prepare("SELECT name FROM sqlite_master").all() as Array<{ name: string }>;
+    const names = check.prepare("SELECT name FROM sqlite_master").all() as { name: string }[];
     expect(names.map((row) => row.name)).not.toContain("sqlite_sequence");
     check.close();
   });

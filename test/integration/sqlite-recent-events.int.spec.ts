@@ -7,7 +7,7 @@ import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { anEvent, uniqueStream } from "../support/events";
 
 /** What the file holds, read without the adapter: the log every reader must be given. */
-function logInFile(path: string): Array<{ position: number; id: string }> {
+function logInFile(path: string): { position: number; id: string }[] {
   const db = new Database(path, { readonly: true });
   try {
     return db.prepare<[], { position: number; id: string }>("SELECT position, id FROM events WHERE stream NOT LIKE '$%' ORDER BY position").all();
@@ -77,7 +77,7 @@ describe("SQLite event store: the recently committed events", () => {
     const [event] = (await first.readAll({ maxCount: 1000 })).filter((recorded) => recorded.stream === stream);
     expect(event!.data).toEqual({ items: [{ productId: "p", quantity: 1 }] });
     expect(() => {
-      (event!.data.items as Array<{ quantity: number }>)[0]!.quantity = 5;
+      (event!.data.items as { quantity: number }[])[0]!.quantity = 5;
     }).toThrow(TypeError);
   });
 

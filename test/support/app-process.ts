@@ -35,7 +35,7 @@ export async function startAppProcess(env: Record<string, string>, healthyWithin
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => {
       output.push(line);
       if (output.length > KEPT_LINES) output.shift();

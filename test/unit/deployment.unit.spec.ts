@@ -26,7 +26,7 @@ interface ComposeService {
 /** docker compose's `${VAR:-default}` and `${VAR:?message}`, as it would expand them. */
 function interpolate(text: string, env: Record<string, string>): string {
   return text.replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_match, name: string, kind?: string, rest?: string) => {
-    if (env[name] !== undefined && env[name] !== "") return env[name]!;
+    if (env[name] !== undefined && env[name] !== "") return env[name];
     if (kind === "-") return rest ?? "";
     throw new Error(`compose needs ${name}: ${rest}`);
   });

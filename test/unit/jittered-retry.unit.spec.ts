@@ -94,7 +94,7 @@ describe("jittered retry", () => {
     const waited: number[] = [];
     /** Undelivered failures still to come, and the timeout each call ran with. */
     let undeliveredLeft = 0;
-    const timeouts: Array<number | null | undefined> = [];
+    const timeouts: (number | null | undefined)[] = [];
     const calls = { inner: 0, outer: 0, privateOuter: 0 };
 
     beforeAll(async () => {
@@ -191,7 +191,7 @@ describe("jittered retry", () => {
     });
 
     it("leaves an action alone that cannot be called through the broker (moleculer-web's private `rest`)", async () => {
-      const caller = broker.getLocalService("caller")!;
+      const caller = broker.getLocalService("caller");
       await expect(caller.actions.privateOuter!({})).rejects.toMatchObject({ type: "DOWN" });
       expect(calls).toEqual({ inner: 2, outer: 0, privateOuter: 1 });
     });
@@ -392,7 +392,7 @@ describe("jittered retry", () => {
       const hidden = flaky(2, { visibility: "private", retryPolicy: { enabled: true } });
       const started = await brokerWith([{ name: "svc", actions: { hidden: hidden.schema } }]);
       broker = started.broker;
-      await expect(broker.getLocalService("svc")!.actions.hidden!({})).resolves.toBe("ok");
+      await expect(broker.getLocalService("svc").actions.hidden!({})).resolves.toBe("ok");
       expect(hidden.calls).toBe(3);
       expect(started.waited).toEqual([50, 100]);
     });
@@ -401,7 +401,7 @@ describe("jittered retry", () => {
       const hidden = flaky(2, { visibility: "private" });
       const started = await brokerWith([{ name: "svc", actions: { hidden: hidden.schema } }]);
       broker = started.broker;
-      await expect(broker.getLocalService("svc")!.actions.hidden!({})).rejects.toBeInstanceOf(Errors.MoleculerRetryableError);
+      await expect(broker.getLocalService("svc").actions.hidden!({})).rejects.toBeInstanceOf(Errors.MoleculerRetryableError);
       expect(hidden.calls).toBe(1);
       expect(started.waited).toEqual([]);
     });
