@@ -53,7 +53,8 @@ export class PromptlyReconnectingAmqp extends Transporters.AMQP {
 
   override connect(): Promise<void> {
     // The transit hands connect() a callback for a lost connection, which the typings leave out.
-    return Reflect.apply(Transporters.AMQP.prototype.connect, this, [(error: unknown) => void this.reconnect(error)]);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- Reflect.apply calls it on `this`
+    return Reflect.apply(Transporters.AMQP.prototype.connect, this, [(error: unknown) => void this.reconnect(error)]) as Promise<void>;
   }
 
   override disconnect(): Promise<void> {
@@ -65,7 +66,7 @@ export class PromptlyReconnectingAmqp extends Transporters.AMQP {
     if (this.reconnecting || this.stopping) return;
     this.reconnecting = true;
     this.logger.warn(`AMQP connection lost (${(error as Error | undefined)?.message ?? "closed"}); reconnecting`);
-    this.broker.broadcastLocal("$transporter.disconnected", { graceFul: false });
+    void this.broker.broadcastLocal("$transporter.disconnected", { graceFul: false });
     try {
       for (let attempt = 1; !this.stopping; attempt += 1) {
         await sleep(fullJitter(attempt, RECONNECT_DELAYS));

@@ -78,6 +78,7 @@ async function rawAmqplib(url: string): Promise<number> {
 
 /** @moleculer/channels 0.1.8 with its AMQP adapter, for comparison only (a dev dependency). */
 async function moleculerChannels(url: string): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a comparison-only dev dependency without typings, loaded when its part runs
   const { Middleware: ChannelsMiddleware } = require("@moleculer/channels") as { Middleware: (options: object) => Middleware };
   const namespace = `bench-channels-${randomUUID()}`;
   const consumed = counter(COUNT);

@@ -12,5 +12,5 @@ const broker = new ServiceBroker({
   logger: false,
   transporter: process.env.BENCH_TRANSPORTER_DEFAULTS ? Transporters.resolve(url) : transporterOptions(url),
 });
-broker.createService({ name: "echo", actions: { ping: (ctx) => ctx.params } });
+broker.createService({ name: "echo", actions: { ping: (ctx): unknown => ctx.params } });
 void broker.start().then(() => process.send?.("ready"));

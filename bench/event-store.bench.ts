@@ -34,7 +34,7 @@ export async function benchEventStore(): Promise<EventStoreFigures> {
     await store.close();
 
     // The same schema the adapter creates, so that both pay for the same indexes.
-    new SqliteEventStore(join(dir, "raw.db")).close();
+    await new SqliteEventStore(join(dir, "raw.db")).close();
     const db = new Database(join(dir, "raw.db"));
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");

@@ -41,7 +41,7 @@ export async function startServer(script: string, env: Record<string, string>, o
   const wantMetrics = options.metrics ?? true;
   const child = spawn(process.execPath, [script], { env: { ...process.env, ...env, PORT: "0", METRICS_PORT: "0" }, stdio: "inherit" });
   const deadline = Date.now() + START_TIMEOUT_MS;
-  let seen = "nothing yet";
+  let seen: string;
   try {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${script} exited (${child.exitCode ?? child.signalCode}) before it answered`);

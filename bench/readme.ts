@@ -22,7 +22,7 @@ export function medianOf(values: readonly unknown[]): unknown {
   const present = values.filter((value) => value !== undefined);
   const first = present[0];
   if (typeof first === "number") {
-    const sorted = (present.filter((value) => typeof value === "number") as number[]).sort((a, b) => a - b);
+    const sorted = present.filter((value): value is number => typeof value === "number").sort((a, b) => a - b);
     const middle = Math.floor(sorted.length / 2);
     const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
     return Math.round(median * 100) / 100;

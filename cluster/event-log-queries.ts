@@ -105,7 +105,8 @@ export class EventLogQueries {
       else this.sagaSteps.set(key, { stream, type, step, times: 1 });
     }
     if (type === "SagaStarted") {
-      const node = String(event.metadata.handledBy ?? null);
+      const { handledBy } = event.metadata;
+      const node = typeof handledBy === "string" ? handledBy : JSON.stringify(handledBy ?? null);
       this.sagaStarts.set(node, (this.sagaStarts.get(node) ?? 0) + 1);
     }
     if (type === "OrderCreated" && !this.settled.has(stream)) this.unsettled.set(stream, String(data.orderId));

@@ -47,7 +47,7 @@ export class LocalCluster {
   /** SIGKILL: no goodbye to RabbitMQ, no ack, no cleanup. */
   async kill(name: string): Promise<void> {
     const running = this.running.get(name);
-    if (!running || running.process.exitCode !== null || running.process.signalCode !== null) return;
+    if (running?.process.exitCode !== null || running.process.signalCode !== null) return;
     running.process.kill("SIGKILL");
     await once(running.process, "exit");
   }

@@ -31,9 +31,9 @@ export async function createSoakStore(choice: SoakStoreChoice, serverUrl = `${LO
   if (choice !== "sqlite") {
     try {
       const database = await createScratchDatabase(serverUrl, "glitchbuster_soak");
-      return { url: database.url, note: `event store: PostgreSQL, scratch database ${database.url}`, warning: false, dispose: database.drop };
+      return { url: database.url, note: `event store: PostgreSQL, scratch database ${database.url}`, warning: false, dispose: () => database.drop() };
     } catch (error) {
-      if (choice === "postgres") throw new Error(`SOAK_STORE=postgres, and PostgreSQL does not answer on ${serverUrl}: ${(error as Error).message}`);
+      if (choice === "postgres") throw new Error(`SOAK_STORE=postgres, and PostgreSQL does not answer on ${serverUrl}: ${(error as Error).message}`, { cause: error });
       why = `PostgreSQL does not answer on ${serverUrl} (${(error as Error).message}): `;
     }
   }

@@ -132,7 +132,7 @@ export class AggregateRepository<Command, Event extends { type: string; data: ob
         if (attempt >= this.conflictAttempts) throw error;
         continue;
       }
-      const state = events.reduce(this.decider.evolve, basis.state);
+      const state = events.reduce((state, event) => this.decider.evolve(state, event), basis.state);
       this.remember(stream, { state, revision: appended.nextExpectedRevision });
       return { state, events, attempts: attempt };
     }

@@ -14,7 +14,7 @@ export function DomainErrorsMixin<Code extends string>(statusOf: StatusOfCode<Co
       error: {
         "*"(_ctx: unknown, error: Error) {
           if (error instanceof DomainError && error.code in statusOf) {
-            throw new Errors.MoleculerClientError(error.message, statusOf[error.code as Code], error.code, error.details);
+            throw new Errors.MoleculerClientError(error.message, statusOf[error.code as Code], error.code as Code, error.details);
           }
           throw error;
         },

@@ -1,6 +1,6 @@
 import { Context, Errors, Service, ServiceSchema } from "moleculer";
-import { acquireEventStore, releaseEventStore } from "../adapters/event-store";
-import { ViewDefinition, acquireReadModelStore, readModelUrlFor, releaseReadModelStore } from "../adapters/read-model";
+import { EventStore, acquireEventStore, releaseEventStore } from "../adapters/event-store";
+import { ReadModelStore, ViewDefinition, acquireReadModelStore, readModelUrlFor, releaseReadModelStore } from "../adapters/read-model";
 import { ProjectionName } from "../projections/catalog";
 import { Projection, ProjectionReport, RebuildRunning } from "../projections/projection";
 
@@ -36,20 +36,21 @@ const FOLLOW_MS = 2000;
  */
 export function ProjectionMixin<State>({ name, definition, eventStoreUrl, readModelUrl, followMs = FOLLOW_MS }: ProjectionMixinOptions<State>): Partial<ServiceSchema> {
   const url = readModelUrlFor(eventStoreUrl, readModelUrl);
+  // What this mixin keeps on the service (Moleculer types a mixin's `this` as the plain Service, whose own fields are any).
+  type Self = WithProjection<State> & { projectionLog: EventStore; readModels: ReadModelStore };
   return {
     actions: {
       projection: {
         params: { $$strict: true },
-        // Mixins see the plain Service type; the typed `this` is the service's (WithProjection).
         handler(): Promise<ProjectionReport> {
-          return this.projection.report();
+          return (this as Self).projection.report();
         },
       },
       rebuildProjection: {
         params: { $$strict: true },
         async handler(ctx: Context<unknown, GatewayMeta>): Promise<ProjectionReport> {
           try {
-            const report = await this.projection.rebuild(`${this.broker.nodeID}/${this.broker.instanceID}`);
+            const report = await (this as Self).projection.rebuild(`${this.broker.nodeID}/${this.broker.instanceID}`);
             // Accepted: it goes on in the background; its progress is at the Location.
             ctx.meta.$statusCode = 202;
             ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, Location: `/api/projections/${name}` };
@@ -66,11 +67,13 @@ export function ProjectionMixin<State>({ name, definition, eventStoreUrl, readMo
       this.readModels = acquireReadModelStore(url);
     },
     async started() {
+      const self = this as Self;
       const logger = this.broker.getLogger("projection");
-      this.projection = await Projection.open(name, this.projectionLog, this.readModels, definition, { followMs, logger });
+      this.projection = await Projection.open(name, self.projectionLog, self.readModels, definition, { followMs, logger });
     },
     async stopped() {
-      await this.projection?.stop();
+      // Unset when the service stops before it has started.
+      await (this as Partial<Self>).projection?.stop();
       await releaseReadModelStore(url);
       await releaseEventStore(eventStoreUrl);
     },

@@ -68,7 +68,7 @@ export class Projector<State> {
   follow(intervalMs: number, onError: (error: unknown) => void): void {
     this.stopFollowing();
     const pass = () => this.catchUp().catch(onError);
-    this.timer = setInterval(pass, intervalMs).unref();
+    this.timer = setInterval(() => void pass(), intervalMs).unref();
     this.unsubscribe = this.log.onAppended(() => {
       this.woken ??= setTimeout(() => {
         this.woken = undefined;

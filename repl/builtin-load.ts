@@ -5,7 +5,7 @@ interface CommandList {
 
 /** A module of moleculer-repl's src/commands: each declares its commands on the program. */
 interface BuiltinCommandModule {
-  register(program: CommandList, broker: unknown): void;
+  register: (program: CommandList, broker: unknown) => void;
 }
 
 /**
@@ -17,7 +17,8 @@ interface BuiltinCommandModule {
  */
 export function retireBuiltinLoad(): void {
   // Not part of the package's typed API: a path of moleculer-repl 0.8.0 (unchanged since 0.7), pinned in package.json.
-  const builtin: BuiltinCommandModule = require("moleculer-repl/src/commands/load");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a module of the package's source, loaded when the REPL starts, not at import
+  const builtin = require("moleculer-repl/src/commands/load") as BuiltinCommandModule;
   const register = builtin.register;
   builtin.register = (program, broker) => {
     register(program, broker);

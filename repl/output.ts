@@ -6,8 +6,8 @@ type Paint = (text: string) => string;
 
 /** What moleculer-repl 0.7 hands each custom command (src/index.js), as far as we use it. */
 export interface ReplHelpers {
-  table(rows: string[][], config: TableConfig): string;
-  getBorderCharacters(template: "honeywell"): Record<string, string>;
+  table: (rows: string[][], config: TableConfig) => string;
+  getBorderCharacters: (template: "honeywell") => Record<string, string>;
   kleur: Record<"bold" | "gray" | "red" | "green" | "yellow", Paint>;
   clui: { Progress: new (width: number) => { update(value: number, max: number): string } };
 }

@@ -169,7 +169,7 @@ export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }
         if (req.method === "OPTIONS") return answerOptions(req, res, corsOrigins);
         allowOrigin(req, res, corsOrigins);
         if (req.method === "GET" && pathOf(req.url) === LIVE_PATH) return this.liveFeed.open(req, res);
-        return gatewayHttpHandler.call(this, req, res, next);
+        return gatewayHttpHandler.call(this, req, res, next) as unknown;
       },
 
       authorize(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage) {

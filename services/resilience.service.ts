@@ -69,7 +69,7 @@ export function resilienceService(): ServiceSchema {
           const store = Reflect.get(this.broker, "CircuitBreakerStore") as Map<string, BreakerStoreItem> | undefined;
           const gauge = (name: string): GaugeValue[] =>
             (this.broker.metrics.getMetric(name)?.snapshot() ?? []).flatMap((entry) =>
-              "value" in entry ? [{ labels: entry.labels as GaugeValue["labels"], value: entry.value }] : [],
+              "value" in entry ? [{ labels: entry.labels as GaugeValue["labels"], value: entry.value as number }] : [],
             );
           const queued = new Map(gauge("moleculer.request.bulkhead.queue.size").map((entry) => [entry.labels.action, entry.value]));
           return {

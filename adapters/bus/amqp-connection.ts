@@ -213,7 +213,7 @@ function confirmedPublish(
     try {
       channel.publish(exchange, routingKey, content, options, (error: unknown) => {
         clearTimeout(timer);
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) reject(error instanceof Error ? error : new Error(typeof error === "string" ? error : JSON.stringify(error)));
         else resolve();
       });
     } catch (error) {

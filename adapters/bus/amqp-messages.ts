@@ -30,7 +30,7 @@ export function firstAttemptHeaders(message: OutgoingMessage): Headers {
 }
 
 export function attemptOf(message: ConsumeMessage): number {
-  const attempt = headersOf(message)[X.attempt];
+  const attempt: unknown = headersOf(message)[X.attempt];
   return typeof attempt === "number" ? attempt : 1;
 }
 

@@ -81,7 +81,7 @@ async function appendOrders(store: EventStore, count: number): Promise<string[]>
   const ids: string[] = [];
   for (let index = 0; index < count; index += 1) {
     const event = anEvent("OrderCreated", { orderId: randomUUID(), n: index });
-    await store.append(`order-${event.data.orderId}`, [event], { expectedRevision: NO_STREAM });
+    await store.append(`order-${String(event.data.orderId)}`, [event], { expectedRevision: NO_STREAM });
     ids.push(event.id);
   }
   return ids;

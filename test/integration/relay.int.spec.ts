@@ -25,7 +25,7 @@ async function appendOrders(store: EventStore, count: number): Promise<EventData
   const events: EventData[] = [];
   for (let index = 0; index < count; index += 1) {
     const event = anEvent("OrderCreated", { orderId: randomUUID(), n: index });
-    await store.append(`order-${event.data.orderId}`, [event], { expectedRevision: NO_STREAM });
+    await store.append(`order-${String(event.data.orderId)}`, [event], { expectedRevision: NO_STREAM });
     events.push(event);
   }
   return events;
@@ -159,7 +159,7 @@ describe("relay: the event store is the outbox (AMQP bus on RabbitMQ, SQLite sto
       payload: {
         id: appended[0]!.id,
         type: "OrderCreated",
-        stream: `order-${appended[0]!.data.orderId}`,
+        stream: `order-${String(appended[0]!.data.orderId)}`,
         revision: 0,
         data: appended[0]!.data,
         metadata: appended[0]!.metadata,
