@@ -90,6 +90,14 @@ export function amqpFixture(): MessageBusFixture<AmqpMessageBus> {
 
 /** RabbitMQ tests run when it answers, and always in CI, where its absence must fail them. */
 export const runsOnRabbitMq = process.env.CI === "true" || rabbitMqIsReachable();
+if (!runsOnRabbitMq) {
+  const { host } = new URL(RABBITMQ_URL);
+  console.warn(
+    `RabbitMQ does not answer on ${host}: the AMQP message bus tests are SKIPPED ` +
+      `(the MessageBus contract suite on amqp, and "MessageBus on RabbitMQ"); only the in-memory bus is tested.\n` +
+      "Start it (rabbitmq-server -detached) or set TEST_AMQP_URL; under CI=true they run and fail instead.",
+  );
+}
 
 export function messageBusFixtures(): MessageBusFixture[] {
   return runsOnRabbitMq ? [memoryFixture(), amqpFixture()] : [memoryFixture()];
