@@ -1,12 +1,21 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: "node",
-  roots: ["<rootDir>/test"],
-  testMatch: ["**/*.spec.ts"],
+  // The whole tree is a root so that coverage also counts the product files no test loads; the tests are in test/.
+  roots: ["<rootDir>"],
+  testMatch: ["<rootDir>/test/**/*.spec.ts"],
+  modulePathIgnorePatterns: ["<rootDir>/dist/", "<rootDir>/coverage/", "<rootDir>/test-artifacts/", "<rootDir>/data/"],
   // tsconfig's isolatedModules makes ts-jest transpile each file alone (fast); the whole
   // tree is type checked once by `tsc --noEmit` in `npm test`.
   transform: { "^.+\\.ts$": "ts-jest" },
   testTimeout: 30000,
   // Suites share one RabbitMQ and some restart it: they must not run side by side.
   maxWorkers: 1,
+  // Coverage (npm run test:unit|int|e2e pass --coverage and a directory per tier) counts the product code only.
+  collectCoverageFrom: [
+    "{domain,adapters,lib,middlewares,mixins,services,projections,config,cluster,scripts,repl}/**/*.ts",
+    "*.ts",
+    "!**/*.d.ts",
+  ],
+  coverageReporters: ["text-summary", "json-summary"],
 };
