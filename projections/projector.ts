@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import type { EventStore } from "../adapters/event-store";
 import { View, ViewSealed } from "../adapters/read-model";
 
@@ -15,6 +15,8 @@ export const BATCH_SIZE = 250;
 export const WAKE_GATHER_MS = 100;
 /** How long to wait before folding again into a table sealed for a swap (which takes milliseconds). */
 const SEALED_RETRY_MS = 5;
+/** How long a pass waits for a signalled position that the log does not show yet (see pass()). */
+export const HIDDEN_WAIT_MS = 200;
 
 const ignore = () => undefined;
 
@@ -31,6 +33,8 @@ export class Projector<State> {
   private timer: NodeJS.Timeout | undefined;
   private woken: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** The highest position the store signalled while following. */
+  private known = 0n;
 
   constructor(
     private readonly log: EventStore,
@@ -69,7 +73,8 @@ export class Projector<State> {
     this.stopFollowing();
     const pass = () => this.catchUp().catch(onError);
     this.timer = setInterval(() => void pass(), intervalMs).unref();
-    this.unsubscribe = this.log.onAppended(() => {
+    this.unsubscribe = this.log.onAppended((position) => {
+      if (position !== undefined && position > this.known) this.known = position;
       this.woken ??= setTimeout(() => {
         this.woken = undefined;
         void pass();
@@ -94,22 +99,38 @@ export class Projector<State> {
   /**
    * Ends with a batch shorter than a full one: that read reached the end of the log as it was
    * after the pass began, so every event appended before it is folded; a pass that went on
-   * until a read came back empty would never end while appends keep coming.
+   * until a read came back empty would never end while appends keep coming. Unless the store
+   * signalled, before the pass began, a position the read did not reach: PostgreSQL shows an
+   * event only once every older transaction has ended, so it is read again shortly (1, 2,
+   * 4... ms, for HIDDEN_WAIT_MS at most; then the next pass folds it).
    */
   private async pass(): Promise<void> {
+    const signalled = this.known;
+    let hiddenWaitMs = 1;
+    let hiddenSince: number | undefined;
     for (;;) {
       const events = await this.log.readAll({ after: this.position, maxCount: this.batchSize });
-      if (events.length === 0) return;
-      try {
-        this.position = await this.view.apply(this.position, events);
-      } catch (error) {
-        // A rebuild is swapping its table in: wait for the new table (a query waits with it).
-        if (!(error instanceof ViewSealed)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, SEALED_RETRY_MS));
+      if (events.length > 0) {
+        try {
+          this.position = await this.view.apply(this.position, events);
+        } catch (error) {
+          // A rebuild is swapping its table in: wait for the new table (a query waits with it).
+          if (!(error instanceof ViewSealed)) throw error;
+          await sleep(SEALED_RETRY_MS);
+          continue;
+        }
+      }
+      const full = events.length === this.batchSize;
+      // Unless another projector moved the checkpoint elsewhere than this batch's end: go on from there.
+      const movedElsewhere = events.length > 0 && this.position < events[events.length - 1]!.position;
+      if (!full && !movedElsewhere) {
+        if (this.position >= signalled) return;
+        hiddenSince ??= performance.now();
+        if (performance.now() - hiddenSince > HIDDEN_WAIT_MS) return;
+        await sleep(hiddenWaitMs);
+        hiddenWaitMs = Math.min(hiddenWaitMs * 2, HIDDEN_WAIT_MS);
         continue;
       }
-      // Unless another projector moved the checkpoint elsewhere than this batch's end: go on from there.
-      if (events.length < this.batchSize && this.position >= events[events.length - 1]!.position) return;
       // Requests and appends go on between two batches.
       await nextTurn();
     }

@@ -26,6 +26,12 @@ export interface OpenReadModel {
    * after the rows are staged (memory: a batch is folded and serialised before it is written).
    */
   failCheckpointWrites?(): Promise<() => Promise<void>>;
+  /**
+   * Opens a transaction that takes a transaction id and stays open until the returned function
+   * ends it: PostgreSQL's readAll hides the events committed after it began meanwhile.
+   * Undefined where no transaction hides another's commits.
+   */
+  holdOlderTransaction?(): Promise<() => Promise<void>>;
   dispose(): Promise<void>;
 }
 
@@ -98,6 +104,16 @@ const postgres: ReadModelFixture = {
             BEGIN RAISE EXCEPTION 'checkpoint write failed (test)'; END $$;
           CREATE TRIGGER fail_checkpoint BEFORE UPDATE ON projections FOR EACH ROW EXECUTE FUNCTION fail_checkpoint();`);
         return () => onDatabase("DROP TRIGGER fail_checkpoint ON projections; DROP FUNCTION fail_checkpoint();");
+      },
+      async holdOlderTransaction() {
+        const client = new Client({ connectionString: database.url });
+        await client.connect();
+        await client.query("BEGIN");
+        await client.query("SELECT pg_current_xact_id()");
+        return async () => {
+          await client.query("COMMIT");
+          await client.end();
+        };
       },
       async dispose() {
         for (const other of others) await other.close();
