@@ -12,10 +12,6 @@ module.exports = {
   // Suites share one RabbitMQ and some restart it: they must not run side by side.
   maxWorkers: 1,
   // Coverage (npm run test:unit|int|e2e pass --coverage and a directory per tier) counts the product code only.
-  collectCoverageFrom: [
-    "{domain,adapters,lib,middlewares,mixins,services,projections,config,cluster,scripts,repl}/**/*.ts",
-    "*.ts",
-    "!**/*.d.ts",
-  ],
+  collectCoverageFrom: ["{domain,adapters,lib,middlewares,mixins,services,projections,config,cluster,scripts,repl}/**/*.ts", "*.ts", "!**/*.d.ts"],
   coverageReporters: ["text-summary", "json-summary"],
 };

@@ -99,12 +99,12 @@ async function moleculerChannels(url: string): Promise<number> {
     const sendToChannel = Reflect.get(broker, "sendToChannel") as (name: string, payload: object) => Promise<void>;
     // Its publish neither waits for a confirm nor for the socket to drain: past the write
     // buffer it throws "Write buffer is full", so the sender waits a moment and sends again.
-    for (let sent = 0; sent < COUNT; ) {
+    for (let sent = 0; sent < COUNT;) {
       try {
         await sendToChannel.call(broker, `${namespace}.bench`, payload);
         sent += 1;
       } catch (error) {
-        if (!(error as Error).message.includes('Write buffer is full')) throw error;
+        if (!(error as Error).message.includes("Write buffer is full")) throw error;
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }

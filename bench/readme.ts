@@ -44,7 +44,9 @@ function main(): void {
   const dir = join(root, "bench", "results");
   let files = process.argv.slice(2);
   if (files.length === 0) {
-    const all = readdirSync(dir).filter((name) => /^\d{4}-\d\d-\d\dT.*\.json$/.test(name)).sort();
+    const all = readdirSync(dir)
+      .filter((name) => /^\d{4}-\d\d-\d\dT.*\.json$/.test(name))
+      .sort();
     const day = all[all.length - 1]?.slice(0, 10);
     files = all.filter((name) => name.startsWith(day ?? "-")).map((name) => join(dir, name));
   }

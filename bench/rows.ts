@@ -171,6 +171,7 @@ export function rowsOf(results: BenchResults): Row[] {
 /** The rows as a Markdown table. */
 export function table(rows: readonly Row[]): string {
   const lines = ["| what | figure | ceiling, same run | ratio | goal | met | command |", "|---|---|---|---|---|---|---|"];
-  for (const row of rows) lines.push(`| ${row.what} | ${row.figure} | ${row.ceiling} | ${row.ratio} | ${row.goal} | ${row.met ? "yes" : "no"} | \`${row.command}\` |`);
+  for (const row of rows)
+    lines.push(`| ${row.what} | ${row.figure} | ${row.ceiling} | ${row.ratio} | ${row.goal} | ${row.met ? "yes" : "no"} | \`${row.command}\` |`);
   return lines.join("\n");
 }

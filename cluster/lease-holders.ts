@@ -40,11 +40,9 @@ class PostgresLeaseHolders implements LeaseHolders {
   async holderPid(name: string): Promise<number | undefined> {
     // A bigint key is locked as two 32-bit halves: classid the high one, objid the low one.
     const key = BigInt.asUintN(64, BigInt(leaseLockKey(name)));
-    const { rows } = await (await this.connect()).query<{ application_name: string }>(POSTGRES_HOLDER, [
-      (key >> 32n).toString(),
-      (key & 0xffff_ffffn).toString(),
-      `glitchbuster-lease-${name}@%`,
-    ]);
+    const { rows } = await (
+      await this.connect()
+    ).query<{ application_name: string }>(POSTGRES_HOLDER, [(key >> 32n).toString(), (key & 0xffff_ffffn).toString(), `glitchbuster-lease-${name}@%`]);
     const pid = /:(\d+)$/.exec(rows[0]?.application_name ?? "")?.[1];
     return pid === undefined ? undefined : Number(pid);
   }

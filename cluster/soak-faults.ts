@@ -34,7 +34,8 @@ export async function killRelayLeader(cluster: LocalCluster, leaseHolders: Lease
   const relayHolding = async (except?: string): Promise<RunningNode | undefined> => {
     const pid = await leaseHolders.holderPid(RELAY_LEASE);
     return [...cluster.running.values()].find(
-      ({ node, process: child }) => node.name !== except && node.services.includes("relay") && child.pid === pid && child.exitCode === null && child.signalCode === null,
+      ({ node, process: child }) =>
+        node.name !== except && node.services.includes("relay") && child.pid === pid && child.exitCode === null && child.signalCode === null,
     );
   };
   const leader = await waitFor(() => relayHolding(), { timeoutMs: RELAY_LEASE_TIMEOUT_MS, intervalMs: 100, what: "a relay to hold the lease" });

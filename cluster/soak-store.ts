@@ -33,7 +33,8 @@ export async function createSoakStore(choice: SoakStoreChoice, serverUrl = `${LO
       const database = await createScratchDatabase(serverUrl, "glitchbuster_soak");
       return { url: database.url, note: `event store: PostgreSQL, scratch database ${database.url}`, warning: false, dispose: () => database.drop() };
     } catch (error) {
-      if (choice === "postgres") throw new Error(`SOAK_STORE=postgres, and PostgreSQL does not answer on ${serverUrl}: ${(error as Error).message}`, { cause: error });
+      if (choice === "postgres")
+        throw new Error(`SOAK_STORE=postgres, and PostgreSQL does not answer on ${serverUrl}: ${(error as Error).message}`, { cause: error });
       why = `PostgreSQL does not answer on ${serverUrl} (${(error as Error).message}): `;
     }
   }
@@ -41,7 +42,8 @@ export async function createSoakStore(choice: SoakStoreChoice, serverUrl = `${LO
   const url = `sqlite:${join(dir, "events.db")}`;
   return {
     url,
-    note: choice === "sqlite" ? `event store: ${url} (SOAK_STORE=sqlite)` : `${why}the soak runs on one SQLite file, ${url}; start PostgreSQL or set SOAK_STORE`,
+    note:
+      choice === "sqlite" ? `event store: ${url} (SOAK_STORE=sqlite)` : `${why}the soak runs on one SQLite file, ${url}; start PostgreSQL or set SOAK_STORE`,
     warning: choice !== "sqlite",
     dispose: async () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -95,7 +95,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const chaos = (service: string, failureRate: number) =>
     fetch(`${baseUrl}/chaos/${service}`, { method: "PUT", headers: admin, body: JSON.stringify({ failureRate, latencyMs: failureRate > 0 ? 20 : 0 }) });
   const healthy = (timeoutMs: number) =>
-    waitFor(() => fetch(`${baseUrl}/health`).then((response) => response.ok, () => false), { timeoutMs, intervalMs: 200, what: "the cluster to be healthy" });
+    waitFor(
+      () =>
+        fetch(`${baseUrl}/health`).then(
+          (response) => response.ok,
+          () => false,
+        ),
+      { timeoutMs, intervalMs: 200, what: "the cluster to be healthy" },
+    );
 
   cluster.startAll();
   const rssMiBByRound: SoakReport["rssMiB"] = [];
@@ -217,7 +224,11 @@ export function formatLedger({ ledger, violations, rssMiB, relayFailover }: Soak
     lines.push("", `relay leader ${relayFailover.killed} killed (-9); ${relayFailover.successor} took over ${relayFailover.takeoverMs} ms later`);
   }
   if (rssMiB.length > 0) {
-    lines.push("", `| RSS MiB | ${rssMiB.map((_, index) => `after round ${index + 1}`).join(" | ")} | growth |`, `|---|${rssMiB.map(() => "---|").join("")}---|`);
+    lines.push(
+      "",
+      `| RSS MiB | ${rssMiB.map((_, index) => `after round ${index + 1}`).join(" | ")} | growth |`,
+      `|---|${rssMiB.map(() => "---|").join("")}---|`,
+    );
     for (const node of Object.keys(rssMiB[0]!)) {
       const values = rssMiB.map((round) => round[node] ?? 0);
       lines.push(`| ${node} | ${values.join(" | ")} | ${values[values.length - 1]! - values[0]!} |`);

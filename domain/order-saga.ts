@@ -190,9 +190,7 @@ export function evolve(state: OrderSaga, event: SagaEvent): OrderSaga {
     case "SagaStepCompensated":
       return state.status === "initial" ? state : { ...state, compensated: [...state.compensated, event.data.step] };
     case "SagaEnded":
-      return state.status === "initial"
-        ? state
-        : { ...state, status: "ended", outcome: event.data.outcome, reason: event.data.reason, endedAt: event.data.at };
+      return state.status === "initial" ? state : { ...state, status: "ended", outcome: event.data.outcome, reason: event.data.reason, endedAt: event.data.at };
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);

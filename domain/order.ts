@@ -146,13 +146,9 @@ export function evolve(state: Order, event: OrderEvent): Order {
     case "OrderConfirmed":
       return state.status === "pending" ? { ...state, status: "confirmed", confirmedAt: event.data.confirmedAt } : state;
     case "OrderRejected":
-      return state.status === "pending"
-        ? { ...state, status: "rejected", reason: event.data.reason, rejectedAt: event.data.rejectedAt }
-        : state;
+      return state.status === "pending" ? { ...state, status: "rejected", reason: event.data.reason, rejectedAt: event.data.rejectedAt } : state;
     case "OrderCancelled":
-      return state.status === "pending"
-        ? { ...state, status: "cancelled", reason: event.data.reason, cancelledAt: event.data.cancelledAt }
-        : state;
+      return state.status === "pending" ? { ...state, status: "cancelled", reason: event.data.reason, cancelledAt: event.data.cancelledAt } : state;
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);
@@ -197,11 +193,7 @@ function validatePlacement(data: Extract<OrderCommand, { type: "CreateOrder" }>[
   }
   data.items.forEach((line, index) => {
     if (!isIdentifier(line.productId)) throw invalid(`items[${index}].productId`, "must be 1 to 64 characters");
-    if (
-      !Number.isInteger(line.quantity) ||
-      line.quantity < ORDER_LIMITS.minQuantity ||
-      line.quantity > ORDER_LIMITS.maxQuantity
-    ) {
+    if (!Number.isInteger(line.quantity) || line.quantity < ORDER_LIMITS.minQuantity || line.quantity > ORDER_LIMITS.maxQuantity) {
       throw invalid(`items[${index}].quantity`, `must be an integer from ${ORDER_LIMITS.minQuantity} to ${ORDER_LIMITS.maxQuantity}`);
     }
     if (!Number.isSafeInteger(line.unitPrice) || line.unitPrice < 0) {

@@ -157,7 +157,10 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
           let callOptions = ctx.options;
           if (step.left !== undefined) {
             const log = waits === 1 ? broker.logger.warn : broker.logger.debug;
-            log.call(broker.logger, `'${actionName}' not delivered (${(error as Error).message}); calling again in ${step.delay} ms, for ${Math.round(step.left)} ms more at most`);
+            log.call(
+              broker.logger,
+              `'${actionName}' not delivered (${(error as Error).message}); calling again in ${step.delay} ms, for ${Math.round(step.left)} ms more at most`,
+            );
             await sleep(step.delay);
             // The wait counts against the call's timeout: the next attempt has what is left of it.
             const rest = Math.max(1, Math.round(calledAt + budgetOf(ctx, broker) - now()));
@@ -179,7 +182,13 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
   return {
     created(broker) {
       if (!broker.isMetricsEnabled()) return;
-      broker.metrics.register({ name: RETRY_METRIC, type: METRIC.TYPE_COUNTER, labelNames: ["service", "action"], description: "Number of retries", rate: true });
+      broker.metrics.register({
+        name: RETRY_METRIC,
+        type: METRIC.TYPE_COUNTER,
+        labelNames: ["service", "action"],
+        description: "Number of retries",
+        rate: true,
+      });
     },
     localAction: wrap,
     remoteAction: wrap,

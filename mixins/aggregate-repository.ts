@@ -103,11 +103,7 @@ export class AggregateRepository<Command, Event extends { type: string; data: ob
     return { state, revision, events };
   }
 
-  async handle(
-    id: string,
-    command: Command,
-    metadata: EventMetadata,
-  ): Promise<Handled<Event, State>> {
+  async handle(id: string, command: Command, metadata: EventMetadata): Promise<Handled<Event, State>> {
     const stream = this.streamOf(id);
     for (let attempt = 1; ; attempt += 1) {
       const { basis, events } = (attempt === 1 ? this.assumeNew(stream, command) : undefined) ?? (await this.decide(stream, command));

@@ -148,7 +148,7 @@ export function ChaosMixin(initial: ChaosSettings, actions: readonly string[], r
         const start = performance.now();
         const deadline = start + (callerPatienceMs(ctx, this.broker.options.requestTimeout) ?? Number.POSITIVE_INFINITY) + AFTER_DEADLINE_MS;
         // Latency: until latencyMs (as now set) have passed since the call came in.
-        for (let left = Math.min(start + this.chaos.latencyMs, deadline) - start; left > 0; ) {
+        for (let left = Math.min(start + this.chaos.latencyMs, deadline) - start; left > 0;) {
           await this.chaosPause(left);
           left = Math.min(start + this.chaos.latencyMs, deadline) - performance.now();
         }

@@ -34,7 +34,13 @@ const FOLLOW_MS = 2000;
  * Throws at wiring time when the event store has no read-model database (kurrentdb:// without
  * READ_MODEL_URL): the node must not start without its lists.
  */
-export function ProjectionMixin<State>({ name, definition, eventStoreUrl, readModelUrl, followMs = FOLLOW_MS }: ProjectionMixinOptions<State>): Partial<ServiceSchema> {
+export function ProjectionMixin<State>({
+  name,
+  definition,
+  eventStoreUrl,
+  readModelUrl,
+  followMs = FOLLOW_MS,
+}: ProjectionMixinOptions<State>): Partial<ServiceSchema> {
   const url = readModelUrlFor(eventStoreUrl, readModelUrl);
   // What this mixin keeps on the service (Moleculer types a mixin's `this` as the plain Service, whose own fields are any).
   type Self = WithProjection<State> & { projectionLog: EventStore; readModels: ReadModelStore };

@@ -66,7 +66,11 @@ export function parseWords<const Options extends OptionTypes>(args: string[], op
 }
 
 /** The number typed for `label` ("--limit", "<n>"), within bounds; undefined when not given. */
-export function numberOption(label: string, text: string | undefined, { min, max, integer }: { min: number; max: number; integer: boolean }): number | undefined {
+export function numberOption(
+  label: string,
+  text: string | undefined,
+  { min, max, integer }: { min: number; max: number; integer: boolean },
+): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === "" || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {

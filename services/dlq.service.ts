@@ -225,13 +225,19 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
         const entryId = nameBasedUuid(ENTRY_NAMESPACE, `${deadLetter.originQueue}\n${deadLetter.messageId}`);
         const now = new Date().toISOString();
         const message = { ...deadLetter, payload: deadLetter.payload as Record<string, unknown> };
-        await this.entries.handle(entryId, { type: "RecordDeadLetter", data: { entryId, message }, metadata: { now } }, {
-          correlationId: String(deadLetter.headers.correlationId ?? deadLetter.messageId),
-          causationId: deadLetter.messageId,
-          occurredAt: now,
-        });
+        await this.entries.handle(
+          entryId,
+          { type: "RecordDeadLetter", data: { entryId, message }, metadata: { now } },
+          {
+            correlationId: String(deadLetter.headers.correlationId ?? deadLetter.messageId),
+            causationId: deadLetter.messageId,
+            occurredAt: now,
+          },
+        );
         await this.reportDepth();
-        this.logger.warn(`dead letter ${entryId}: ${deadLetter.topic} from ${deadLetter.originQueue} after ${deadLetter.attempts} attempts: ${deadLetter.error.message}`);
+        this.logger.warn(
+          `dead letter ${entryId}: ${deadLetter.topic} from ${deadLetter.originQueue} after ${deadLetter.attempts} attempts: ${deadLetter.error.message}`,
+        );
       },
 
       /**
@@ -293,7 +299,13 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
        * another operation's append in between is a conflict, never decided again (it may have
        * claimed the entry, and then this one must not send). Undefined when nothing was to do.
        */
-      async appendDecided(this: DlqThis, entryId: string, command: DeadLetterCommand, { state, revision }: Loaded<DeadLetterEntry>, metadata: EventMetadata): Promise<Entry | undefined> {
+      async appendDecided(
+        this: DlqThis,
+        entryId: string,
+        command: DeadLetterCommand,
+        { state, revision }: Loaded<DeadLetterEntry>,
+        metadata: EventMetadata,
+      ): Promise<Entry | undefined> {
         const events = deadLetterDecider.decide(command, state);
         if (events.length === 0) return undefined;
         try {
@@ -304,7 +316,10 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
           );
         } catch (error) {
           if (!(error instanceof WrongExpectedRevision)) throw error;
-          throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_CONFLICT", `dead letter ${entryId} was claimed, replayed or purged by another operation meanwhile; nothing was done`);
+          throw new DomainError<DeadLetterErrorCode>(
+            "DEAD_LETTER_CONFLICT",
+            `dead letter ${entryId} was claimed, replayed or purged by another operation meanwhile; nothing was done`,
+          );
         }
         return events.reduce(deadLetterDecider.evolve, state) as Entry;
       },

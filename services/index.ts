@@ -22,8 +22,7 @@ export const serviceFactories = {
       liveMaxClients: config.liveMaxClients,
     }),
   orders: (config: AppConfig) => ordersService({ eventStoreUrl: config.eventStoreUrl, readModelUrl: config.readModelUrl }),
-  relay: (config: AppConfig) =>
-    relayService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config), pollMs: config.relayPollMs }),
+  relay: (config: AppConfig) => relayService({ eventStoreUrl: config.eventStoreUrl, bus: busOf(config), pollMs: config.relayPollMs }),
   orchestrator: (config: AppConfig) =>
     orchestratorService({
       eventStoreUrl: config.eventStoreUrl,
@@ -33,8 +32,7 @@ export const serviceFactories = {
   antifraud: (config: AppConfig) =>
     antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist, chaos: config.antifraud.chaos }),
   dlq: (config: AppConfig) => dlqService({ eventStoreUrl: config.eventStoreUrl, readModelUrl: config.readModelUrl, bus: busOf(config) }),
-  payments: (config: AppConfig) =>
-    paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit, chaos: config.payments.chaos }),
+  payments: (config: AppConfig) => paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit, chaos: config.payments.chaos }),
 } satisfies Record<string, (config: AppConfig) => Pick<ServiceSchema, "name">>;
 
 export type ServiceName = keyof typeof serviceFactories;

@@ -67,7 +67,6 @@ interface BreakerEvent {
 export const ORCHESTRATOR_QUEUE = "orchestrator";
 export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const satisfies readonly OrderEvent["type"][];
 
-
 /**
  * Runs the order saga (domain/order-saga.ts) for each OrderCreated, and stops it for each
  * OrderCancelled. The saga's state is its own stream saga-<orderId>: every step's result is
@@ -207,10 +206,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
           case "ConfirmOrder":
             return settleOrder(this.callParticipant("orders.confirm", { id: action.orderId }), "ORDER_ALREADY_CONFIRMED");
           case "RejectOrder":
-            return settleOrder(
-              this.callParticipant("orders.reject", { id: action.orderId, reason: action.reason }),
-              "ORDER_ALREADY_REJECTED",
-            );
+            return settleOrder(this.callParticipant("orders.reject", { id: action.orderId, reason: action.reason }), "ORDER_ALREADY_REJECTED");
           case "Compensate":
             await this.callParticipant("payments.void", { orderId: action.orderId });
             return { kind: "succeeded" };
@@ -228,12 +224,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
     },
 
     async started() {
-      this.consumer = await this.bus.consume(
-        ORCHESTRATOR_QUEUE,
-        ORCHESTRATOR_TOPICS,
-        (delivery: Delivery) => this.handleDelivery(delivery),
-        consume,
-      );
+      this.consumer = await this.bus.consume(ORCHESTRATOR_QUEUE, ORCHESTRATOR_TOPICS, (delivery: Delivery) => this.handleDelivery(delivery), consume);
       const halfOpenMs = this.broker.options.circuitBreaker?.halfOpenTime ?? DEFAULT_HALF_OPEN_MS;
       this.killSwitch = new KillSwitch({
         consumer: this.consumer,

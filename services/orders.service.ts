@@ -63,9 +63,9 @@ export interface OrderHistoryEntry {
 
 type OrdersThis = WithEventStore &
   WithProjection<Order> & {
-  orders: AggregateRepository<OrderCommand, OrderEvent, Order>;
-  execute(ctx: Context, orderId: string, command: OrderCommand, extra?: Record<string, unknown>): Promise<PlacedOrder>;
-};
+    orders: AggregateRepository<OrderCommand, OrderEvent, Order>;
+    execute(ctx: Context, orderId: string, command: OrderCommand, extra?: Record<string, unknown>): Promise<PlacedOrder>;
+  };
 
 /** Keys of idempotent creates are turned into order ids inside this namespace. */
 const IDEMPOTENCY_NAMESPACE = "8f0b8c52-5f3e-4a36-9a57-1d1c1f6f3b2e";
@@ -99,7 +99,11 @@ export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOpti
         params: {
           $$strict: true,
           customerId: typedText(ORDER_LIMITS.maxIdLength),
-          currency: { type: "string", pattern: /^[A-Z]{3}$/, messages: { stringPattern: "The 'currency' field must be an ISO 4217 code of three capital letters." } },
+          currency: {
+            type: "string",
+            pattern: /^[A-Z]{3}$/,
+            messages: { stringPattern: "The 'currency' field must be an ISO 4217 code of three capital letters." },
+          },
           items: {
             type: "array",
             min: ORDER_LIMITS.minItems,
@@ -146,12 +150,9 @@ export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOpti
             if (existing.state.status !== "initial" && existing.events[0]?.metadata.requestDigest === requestDigest) {
               return existing.state;
             }
-            throw new Errors.MoleculerClientError(
-              "this Idempotency-Key was already used with another request body",
-              422,
-              "IDEMPOTENCY_KEY_REUSED",
-              { idempotencyKey },
-            );
+            throw new Errors.MoleculerClientError("this Idempotency-Key was already used with another request body", 422, "IDEMPOTENCY_KEY_REUSED", {
+              idempotencyKey,
+            });
           }
         },
       },

@@ -82,13 +82,7 @@ export class AmqpConnection {
    * the channel, e.g. blocked by an alarm while it starts) counts as a lost connection too:
    * waiting on it forever would stall every publisher of this process.
    */
-  async publish(
-    exchange: string,
-    routingKey: string,
-    content: Buffer,
-    options: Options.Publish,
-    waitMs: number,
-  ): Promise<void> {
+  async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, waitMs: number): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const live = await this.connected(Math.max(0, deadline - Date.now()));
@@ -198,13 +192,7 @@ class ConfirmTimeout extends Error {
   override readonly name = "ConfirmTimeout";
 }
 
-function confirmedPublish(
-  channel: ConfirmChannel,
-  exchange: string,
-  routingKey: string,
-  content: Buffer,
-  options: Options.Publish,
-): Promise<void> {
+function confirmedPublish(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new ConfirmTimeout(`RabbitMQ did not confirm a message to ${exchange || routingKey} within ${CONFIRM_TIMEOUT_MS} ms`)),

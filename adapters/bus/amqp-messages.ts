@@ -83,11 +83,7 @@ export function handBackCopyOptions(message: ConsumeMessage): Options.Publish {
 }
 
 /** The copy given up on after its last attempt. */
-export function deadLetterCopyOptions(
-  message: ConsumeMessage,
-  failures: FailureHistory,
-  queue: string,
-): Options.Publish {
+export function deadLetterCopyOptions(message: ConsumeMessage, failures: FailureHistory, queue: string): Options.Publish {
   const headers = { ...failedCopyHeaders(message, failures), [X.attempt]: attemptOf(message), [X.originQueue]: queue };
   return publishOptions(messageIdOf(message), headers);
 }
@@ -116,9 +112,7 @@ export function toDeadLetter(message: ConsumeMessage, topology: AmqpTopology): D
     originQueue: death ? topology.queueOf(death.queue) : "",
     error: {
       name: "DeliveryLimitExceeded",
-      message:
-        `RabbitMQ dead-lettered the message (${death?.reason ?? "unknown reason"}): ` +
-        "its consumers kept stopping without an ack",
+      message: `RabbitMQ dead-lettered the message (${death?.reason ?? "unknown reason"}): ` + "its consumers kept stopping without an ack",
       stack: "",
     },
     firstFailureAt: failures?.firstFailureAt ?? diedAt,

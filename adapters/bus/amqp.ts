@@ -19,17 +19,7 @@ import { AmqpTopology } from "./amqp-topology";
 import { ConsumerSet } from "./consumer-set";
 import { messageOf, recordFailure } from "./failure";
 import { BusLogger } from "./logger";
-import {
-  ConsumeOptions,
-  Consumer,
-  DeadLetter,
-  HandBack,
-  Handler,
-  MessageBus,
-  OutgoingMessage,
-  RetryPolicy,
-  retryDelay,
-} from "./port";
+import { ConsumeOptions, Consumer, DeadLetter, HandBack, Handler, MessageBus, OutgoingMessage, RetryPolicy, retryDelay } from "./port";
 
 export interface AmqpMessageBusOptions {
   url: string;
@@ -152,13 +142,7 @@ export class AmqpMessageBus implements MessageBus {
     await this.connection.close();
   }
 
-  private async handle(
-    queue: string,
-    handler: Handler,
-    policy: RetryPolicy,
-    message: ConsumeMessage,
-    channel: DeliveryChannel,
-  ): Promise<void> {
+  private async handle(queue: string, handler: Handler, policy: RetryPolicy, message: ConsumeMessage, channel: DeliveryChannel): Promise<void> {
     try {
       await handler(toDelivery(message, queue));
       channel.ack(message);

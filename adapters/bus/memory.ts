@@ -133,9 +133,7 @@ export class MemoryMessageBus implements MessageBus {
   /** Puts a copy of the message on every queue bound to its topic; with `track`, one settlement for them all. */
   private route(message: OutgoingMessage, track?: (copies: number) => Settlement): Settlement | undefined {
     this.assertOpen();
-    const targets = [...this.queues.values()].filter((queue) =>
-      [...queue.bindings].some((pattern) => topicMatches(pattern, message.topic)),
-    );
+    const targets = [...this.queues.values()].filter((queue) => [...queue.bindings].some((pattern) => topicMatches(pattern, message.topic)));
     if (targets.length === 0) return undefined;
     const content = JSON.stringify(message.payload);
     const settlement = track?.(targets.length);
@@ -143,23 +141,20 @@ export class MemoryMessageBus implements MessageBus {
     return settlement;
   }
 
-  private retryOrDeadLetter(
-    queue: string,
-    bound: BoundQueue,
-    message: StoredMessage,
-    error: unknown,
-    policy: RetryPolicy,
-  ): void {
+  private retryOrDeadLetter(queue: string, bound: BoundQueue, message: StoredMessage, error: unknown, policy: RetryPolicy): void {
     if (error instanceof HandBack) {
       bound.messages.enqueue(message); // as it came: same attempt, same failure history
       return;
     }
     const failures = recordFailure(message.failures, error, new Date());
     if (message.attempt < policy.attempts) {
-      const timer = setTimeout(() => {
-        this.retryTimers.delete(timer);
-        bound.messages.enqueue({ ...message, attempt: message.attempt + 1, failures });
-      }, retryDelay(message.attempt, policy, this.random));
+      const timer = setTimeout(
+        () => {
+          this.retryTimers.delete(timer);
+          bound.messages.enqueue({ ...message, attempt: message.attempt + 1, failures });
+        },
+        retryDelay(message.attempt, policy, this.random),
+      );
       timer.unref();
       this.retryTimers.add(timer);
       return;

@@ -34,8 +34,7 @@ export interface EventData<Type extends string = string, Data extends JsonObject
 }
 
 /** An event as the store hands it back. */
-export interface RecordedEvent<Type extends string = string, Data extends JsonObject = JsonObject>
-  extends EventData<Type, Data> {
+export interface RecordedEvent<Type extends string = string, Data extends JsonObject = JsonObject> extends EventData<Type, Data> {
   stream: string;
   /** 0-based position of the event in its stream. */
   revision: number;

@@ -124,9 +124,7 @@ export class SqliteEventStore implements EventStore {
     // The WAL checkpoints run in a worker thread, not inside a COMMIT on the event loop.
     this.checkpointer = checkpointInWorker(this.db, path);
     this.statements = {
-      lastRevision: this.db.prepare<[string], { revision: number }>(
-        "SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1",
-      ),
+      lastRevision: this.db.prepare<[string], { revision: number }>("SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"),
       writtenFrom: this.db.prepare<[string, string, string, number], EventRow>(
         `SELECT * FROM events WHERE stream = ?
            AND revision >= (SELECT revision FROM events WHERE stream = ? AND id = ?)
@@ -135,23 +133,15 @@ export class SqliteEventStore implements EventStore {
       insert: this.db.prepare<[string, string, number, string, string, string]>(
         "INSERT INTO events (id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)",
       ),
-      forwards: this.db.prepare<[string, number, number], EventRow>(
-        "SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?",
-      ),
-      backwards: this.db.prepare<[string, number, number], EventRow>(
-        "SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?",
-      ),
+      forwards: this.db.prepare<[string, number, number], EventRow>("SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"),
+      backwards: this.db.prepare<[string, number, number], EventRow>("SELECT * FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"),
       exists: this.db.prepare<[string], { revision: number }>("SELECT revision FROM events WHERE stream = ? LIMIT 1"),
       // System streams ($-prefixed: checkpoints) stay out of the global log, as in EventStoreDB.
-      all: this.db.prepare<[number, number], EventRow>(
-        "SELECT * FROM events WHERE position > ? AND stream NOT LIKE '$%' ORDER BY position LIMIT ?",
-      ),
+      all: this.db.prepare<[number, number], EventRow>("SELECT * FROM events WHERE position > ? AND stream NOT LIKE '$%' ORDER BY position LIMIT ?"),
       ping: this.db.prepare("SELECT 1"),
       // Changes when another connection commits to the file (another process, or this one's read models).
       dataVersion: this.db.prepare<[], number>("PRAGMA data_version").pluck(),
-      leaseHolder: this.db.prepare<[string], { holder: string; expires_at: number }>(
-        "SELECT holder, expires_at FROM leases WHERE name = ?",
-      ),
+      leaseHolder: this.db.prepare<[string], { holder: string; expires_at: number }>("SELECT holder, expires_at FROM leases WHERE name = ?"),
       takeLease: this.db.prepare<[string, string, number, number]>(
         `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at

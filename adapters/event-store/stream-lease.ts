@@ -14,11 +14,7 @@ export function leaseStreamOf(name: string): string {
  * one wins and the other gets WrongExpectedRevision. The expiry is compared across hosts: their
  * clocks must agree to well within the TTL. Each renewal is an event (4 per TTL).
  */
-export async function tryAcquireStreamLease(
-  store: Pick<EventStore, "append" | "read">,
-  name: string,
-  ttlMs: number,
-): Promise<Lease | undefined> {
+export async function tryAcquireStreamLease(store: Pick<EventStore, "append" | "read">, name: string, ttlMs: number): Promise<Lease | undefined> {
   const stream = leaseStreamOf(name);
   const holder = randomUUID();
   const last = await lastEventOf(store, stream);

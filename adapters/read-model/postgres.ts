@@ -165,7 +165,9 @@ class PostgresView<State> implements View<State> {
       `SELECT id, first_position::text, document::text FROM ${table} WHERE id = ANY($1::text[])`,
       [aggregateIds(definition, events)],
     );
-    const loaded = new Map<string, StoredRow<State>>(rows.map((row) => [row.id, { key: BigInt(row.first_position), state: JSON.parse(row.document) as State }]));
+    const loaded = new Map<string, StoredRow<State>>(
+      rows.map((row) => [row.id, { key: BigInt(row.first_position), state: JSON.parse(row.document) as State }]),
+    );
     const { changes, countDeltas, position } = fold(definition, events, loaded);
     if (changes.length > 0) {
       const { columns } = definition;

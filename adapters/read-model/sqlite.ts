@@ -111,27 +111,30 @@ class SqliteView<State> implements View<State> {
         "UPDATE projections SET rebuild_position = ?, rebuild_first = coalesce(rebuild_first, ?), rebuild_heartbeat_at = ? WHERE name = ?",
       ),
     };
-    this.applyTransaction = db.transaction((target: "live" | "rebuild", owner: string | undefined, from: bigint, events: readonly RecordedEvent[], now: Date | undefined) => {
-      const row = projection.get(definition.name)!;
-      if (target === "rebuild" && (row.rebuild_status !== "rebuilding" || row.rebuild_owner !== owner)) throw new RebuildLost(definition.name);
-      if (target === "live" && Date.now() < Number(row.sealed_until)) throw new ViewSealed(definition.name);
-      const checkpoint = BigInt(target === "live" ? row.position : (row.rebuild_position ?? 0));
-      if (checkpoint !== from || events.length === 0) return checkpoint;
-      const { load, upsert, count, moveCheckpoint } = this.writesTo(target);
-      const loaded = new Map<string, StoredRow<State>>();
-      for (const id of aggregateIds(definition, events)) {
-        const stored = load.get(id);
-        if (stored) loaded.set(id, { key: stored.first_position, state: JSON.parse(stored.document) as State });
-      }
-      const { changes, countDeltas, position } = fold(definition, events, loaded);
-      const columns = definition.columns;
-      for (const change of changes) upsert.run(change.key, change.id, change.position, change.document, ...columns.map((column) => change.columns[column] ?? null));
-      for (const [value, delta] of countDeltas) count.run(value, delta);
-      // Last: a failure up to here leaves rows and checkpoint as they were.
-      if (target === "live") moveCheckpoint.run(position, definition.name);
-      else this.statements.moveRebuildCheckpoint.run(position, events[0]!.position, now!.getTime(), definition.name);
-      return position;
-    });
+    this.applyTransaction = db.transaction(
+      (target: "live" | "rebuild", owner: string | undefined, from: bigint, events: readonly RecordedEvent[], now: Date | undefined) => {
+        const row = projection.get(definition.name)!;
+        if (target === "rebuild" && (row.rebuild_status !== "rebuilding" || row.rebuild_owner !== owner)) throw new RebuildLost(definition.name);
+        if (target === "live" && Date.now() < Number(row.sealed_until)) throw new ViewSealed(definition.name);
+        const checkpoint = BigInt(target === "live" ? row.position : (row.rebuild_position ?? 0));
+        if (checkpoint !== from || events.length === 0) return checkpoint;
+        const { load, upsert, count, moveCheckpoint } = this.writesTo(target);
+        const loaded = new Map<string, StoredRow<State>>();
+        for (const id of aggregateIds(definition, events)) {
+          const stored = load.get(id);
+          if (stored) loaded.set(id, { key: stored.first_position, state: JSON.parse(stored.document) as State });
+        }
+        const { changes, countDeltas, position } = fold(definition, events, loaded);
+        const columns = definition.columns;
+        for (const change of changes)
+          upsert.run(change.key, change.id, change.position, change.document, ...columns.map((column) => change.columns[column] ?? null));
+        for (const [value, delta] of countDeltas) count.run(value, delta);
+        // Last: a failure up to here leaves rows and checkpoint as they were.
+        if (target === "live") moveCheckpoint.run(position, definition.name);
+        else this.statements.moveRebuildCheckpoint.run(position, events[0]!.position, now!.getTime(), definition.name);
+        return position;
+      },
+    );
   }
 
   /**
@@ -299,7 +302,8 @@ class SqliteView<State> implements View<State> {
     const state = projectionRowToState(row);
     if (!state) return undefined;
     const counts = state.status === "rebuilding" ? this.names.nextCounts : state.status === "done" ? this.names.liveCounts : undefined;
-    const rows = counts && this.exists(counts) ? Number(this.db.prepare<[], { rows: number | null }>(`SELECT sum(n) AS rows FROM ${counts}`).get()!.rows ?? 0) : 0;
+    const rows =
+      counts && this.exists(counts) ? Number(this.db.prepare<[], { rows: number | null }>(`SELECT sum(n) AS rows FROM ${counts}`).get()!.rows ?? 0) : 0;
     return { ...state, rows };
   }
 }

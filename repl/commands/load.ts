@@ -19,10 +19,12 @@ async function deadLetteredOrders(broker: ServiceBroker): Promise<Set<string>> {
   const ids = new Set<string>();
   let cursor: string | undefined;
   do {
-    const page = await broker.call<{ items: DeadLetterSummary[]; nextCursor: string | null }, DlqFilter & { limit: number; cursor?: string }>(
-      "dlq.list",
-      { status: "dead", eventType: "OrderCreated", limit: DLQ_PAGE, cursor },
-    );
+    const page = await broker.call<{ items: DeadLetterSummary[]; nextCursor: string | null }, DlqFilter & { limit: number; cursor?: string }>("dlq.list", {
+      status: "dead",
+      eventType: "OrderCreated",
+      limit: DLQ_PAGE,
+      cursor,
+    });
     for (const entry of page.items) if (entry.orderId) ids.add(entry.orderId);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
@@ -55,14 +57,18 @@ export function loadCommand(paymentsLimit: number): ReplCommand {
       const pending = new Set<string>();
       const placing = out.progress("placing", total);
       let attempted = 0;
-      await inPool(Array.from({ length: total }, () => randomOrder(paymentsLimit)), concurrency, async (order) => {
-        try {
-          pending.add((await broker.call<PlacedOrder, CreateOrderParams>("orders.create", order)).id);
-        } catch (error) {
-          notPlaced.push({ kind: "not placed", reason: describeError(error) });
-        }
-        placing.update(++attempted);
-      });
+      await inPool(
+        Array.from({ length: total }, () => randomOrder(paymentsLimit)),
+        concurrency,
+        async (order) => {
+          try {
+            pending.add((await broker.call<PlacedOrder, CreateOrderParams>("orders.create", order)).id);
+          } catch (error) {
+            notPlaced.push({ kind: "not placed", reason: describeError(error) });
+          }
+          placing.update(++attempted);
+        },
+      );
       placing.end();
       const placedMs = performance.now() - started;
       const placed = pending.size;

@@ -97,11 +97,17 @@ export const orderCommand = commandGroup("order", "place, show and list orders",
       const page = await broker.call<{ items: PlacedOrder[]; nextCursor: string | null }, ListOrdersParams>("orders.list", query);
       out.table(
         ["id", "customer", "status", "total", "reason", "created"],
-        page.items.map((order) => [order.id, order.customerId, order.status, money(order.total, order.currency), settlement(order).reason, instant(order.createdAt)]),
+        page.items.map((order) => [
+          order.id,
+          order.customerId,
+          order.status,
+          money(order.total, order.currency),
+          settlement(order).reason,
+          instant(order.createdAt),
+        ]),
         "no orders",
       );
       if (page.nextCursor) out.note(`more with --cursor ${page.nextCursor}`);
     },
   },
 });
-

@@ -35,6 +35,9 @@ export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> 
       caller.call<Redelivery[], object>("orchestrator.redeliveries", {}, { nodeID: node.id, retries: 0 }).catch((): Redelivery[] => []),
     ),
   );
-  const redeliveries = perNode.flat().sort((a, b) => b.at.localeCompare(a.at)).slice(0, 50);
+  const redeliveries = perNode
+    .flat()
+    .sort((a, b) => b.at.localeCompare(a.at))
+    .slice(0, 50);
   return { at: new Date().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos, redeliveries };
 }

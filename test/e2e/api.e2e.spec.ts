@@ -92,7 +92,12 @@ describe("REST gateway (embedded mode on a SQLite store, without the saga)", () 
 
     expect(history).toMatchObject({ status: 200 });
     expect(history.body).toEqual([
-      { type: "OrderCreated", revision: 0, occurredAt: created.body.createdAt, data: { ...placement, orderId: created.body.id, total: 14997, createdAt: created.body.createdAt } },
+      {
+        type: "OrderCreated",
+        revision: 0,
+        occurredAt: created.body.createdAt,
+        data: { ...placement, orderId: created.body.id, total: 14997, createdAt: created.body.createdAt },
+      },
       {
         type: "OrderCancelled",
         revision: 1,

@@ -45,7 +45,15 @@ describe("dashboard in chromium (embedded app)", () => {
       executablePath: CHROMIUM,
       headless: true,
       // As root, without a sandbox; no background traffic to hosts this machine cannot reach.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
@@ -55,7 +63,10 @@ describe("dashboard in chromium (embedded app)", () => {
   });
 
   const breakerState = (action: string) =>
-    page.locator("#breakers tbody tr", { has: page.locator("td", { hasText: action }) }).locator("td").nth(2);
+    page
+      .locator("#breakers tbody tr", { has: page.locator("td", { hasText: action }) })
+      .locator("td")
+      .nth(2);
 
   it("shows the orders, breakers, chaos and DLQ read-only, without the admin token", async () => {
     await page.goto(root);
@@ -84,9 +95,14 @@ describe("dashboard in chromium (embedded app)", () => {
       ids.push(((await response.json()) as { id: string }).id);
     }
 
-    await breakerState("antifraud.check").filter({ hasText: /^open$/ }).waitFor({ timeout: 15_000 });
+    await breakerState("antifraud.check")
+      .filter({ hasText: /^open$/ })
+      .waitFor({ timeout: 15_000 });
     await page.locator("#dlq tbody tr").first().waitFor({ timeout: 15_000 });
-    await page.locator("#redeliveries tbody tr td", { hasText: /^\d+ ms$/ }).first().waitFor();
+    await page
+      .locator("#redeliveries tbody tr td", { hasText: /^\d+ ms$/ })
+      .first()
+      .waitFor();
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-incident.png"), fullPage: true });
 
     await antifraud.locator('input[name="failureRate"]').fill("0");

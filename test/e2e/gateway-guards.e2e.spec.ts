@@ -34,31 +34,34 @@ describe("OPTIONS and CORS (CORS_ORIGINS unset: CORS off)", () => {
   });
   afterAll(() => app.stop());
 
-  it.each(MUTATING_ROUTES)("a preflight for $method $path, with the action's body and the admin token, is a 403 that runs nothing", async ({ method, path, body }) => {
-    const before = { log: (await globalLog(app.store)).length, chaos: await chaosOf(app) };
+  it.each(MUTATING_ROUTES)(
+    "a preflight for $method $path, with the action's body and the admin token, is a 403 that runs nothing",
+    async ({ method, path, body }) => {
+      const before = { log: (await globalLog(app.store)).length, chaos: await chaosOf(app) };
 
-    const response = await fetch(`${app.baseUrl}${path}`, {
-      method: "OPTIONS",
-      headers: {
-        Origin: "https://evil.example",
-        "Access-Control-Request-Method": method,
-        "Content-Type": "application/json",
-        Authorization: `Bearer ${TOKEN}`,
-      },
-      body: JSON.stringify(body),
-    });
+      const response = await fetch(`${app.baseUrl}${path}`, {
+        method: "OPTIONS",
+        headers: {
+          Origin: "https://evil.example",
+          "Access-Control-Request-Method": method,
+          "Content-Type": "application/json",
+          Authorization: `Bearer ${TOKEN}`,
+        },
+        body: JSON.stringify(body),
+      });
 
-    expect(response.status).toBe(403);
-    expect(response.headers.get("access-control-allow-origin")).toBeNull();
-    expect(await response.json()).toEqual({
-      type: "CORS_NOT_ALLOWED",
-      message: "this cross-origin request is not allowed (CORS_ORIGINS)",
-      code: 403,
-      data: { origin: "https://evil.example", method },
-    });
-    expect((await globalLog(app.store)).length).toBe(before.log);
-    expect(await chaosOf(app)).toEqual(before.chaos);
-  });
+      expect(response.status).toBe(403);
+      expect(response.headers.get("access-control-allow-origin")).toBeNull();
+      expect(await response.json()).toEqual({
+        type: "CORS_NOT_ALLOWED",
+        message: "this cross-origin request is not allowed (CORS_ORIGINS)",
+        code: 403,
+        data: { origin: "https://evil.example", method },
+      });
+      expect((await globalLog(app.store)).length).toBe(before.log);
+      expect(await chaosOf(app)).toEqual(before.chaos);
+    },
+  );
 
   it.each(MUTATING_ROUTES)("an OPTIONS of $path that is not a preflight, with a body, names the methods and runs nothing", async ({ method, path, body }) => {
     const before = { log: (await globalLog(app.store)).length, chaos: await chaosOf(app) };
@@ -116,7 +119,10 @@ describe("OPTIONS and CORS (CORS_ORIGINS lists one origin)", () => {
   });
 
   it("refuses the listed origin's preflight for a method the path does not take", async () => {
-    const response = await fetch(`${app.baseUrl}/orders`, { method: "OPTIONS", headers: { Origin: ALLOWED_ORIGIN, "Access-Control-Request-Method": "DELETE" } });
+    const response = await fetch(`${app.baseUrl}/orders`, {
+      method: "OPTIONS",
+      headers: { Origin: ALLOWED_ORIGIN, "Access-Control-Request-Method": "DELETE" },
+    });
     expect(response.status).toBe(403);
   });
 

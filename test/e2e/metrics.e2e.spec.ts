@@ -21,7 +21,11 @@ describe("Prometheus metrics (embedded app)", () => {
   afterAll(() => app.stop());
 
   it("counts orders created and sagas finished by outcome, with their duration, beside Moleculer's own", async () => {
-    const confirmed = await app.broker.call<{ id: string }, object>("orders.create", { customerId: "alice", currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 5 }] });
+    const confirmed = await app.broker.call<{ id: string }, object>("orders.create", {
+      customerId: "alice",
+      currency: "EUR",
+      items: [{ productId: "p", quantity: 1, unitPrice: 5 }],
+    });
     await app.broker.call("orders.create", { customerId: "mallory", currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 5 }] });
     await waitFor(async () => (await app.broker.call<{ status: string }, object>("orders.get", { id: confirmed.id })).status === "confirmed");
 

@@ -12,7 +12,14 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
 
   beforeAll(async () => {
     app = await startEmbeddedApp({
-      env: { ADMIN_TOKEN: TOKEN, BUS_RETRY_ATTEMPTS: "2", BUS_RETRY_BASE_MS: "10", BUS_RETRY_MAX_MS: "20", RETRY_RETRIES: "0", BUS_NAMESPACE: `test-${randomUUID()}` },
+      env: {
+        ADMIN_TOKEN: TOKEN,
+        BUS_RETRY_ATTEMPTS: "2",
+        BUS_RETRY_BASE_MS: "10",
+        BUS_RETRY_MAX_MS: "20",
+        RETRY_RETRIES: "0",
+        BUS_NAMESPACE: `test-${randomUUID()}`,
+      },
     });
   });
   afterAll(() => app.stop());
@@ -120,7 +127,10 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
         replays: 0,
       });
       const shown = await call("GET", `/dlq/${first!.id}`);
-      expect(shown).toMatchObject({ status: 200, body: { status: "dead", message: { topic: "OrderCreated", originQueue: "orchestrator", payload: { data: { orderId: first!.orderId } } } } });
+      expect(shown).toMatchObject({
+        status: 200,
+        body: { status: "dead", message: { topic: "OrderCreated", originQueue: "orchestrator", payload: { data: { orderId: first!.orderId } } } },
+      });
 
       const purged = await call("DELETE", `/dlq/${first!.id}`, { reason: "test order, not worth replaying" }, ADMIN);
       expect(purged).toMatchObject({ status: 200, body: { id: first!.id, status: "purged" } });
@@ -151,7 +161,11 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
     expect(answer.status).toBe(200);
     expect(answer.body.breakers).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ caller: app.broker.nodeID, endpoint: { nodeID: app.broker.nodeID, action: "antifraud.check" }, state: expect.stringMatching(/closed|open|half-open/) }),
+        expect.objectContaining({
+          caller: app.broker.nodeID,
+          endpoint: { nodeID: app.broker.nodeID, action: "antifraud.check" },
+          state: expect.stringMatching(/closed|open|half-open/),
+        }),
       ]),
     );
     expect(answer.body.bulkheads).toEqual(expect.arrayContaining([expect.objectContaining({ action: "antifraud.check", inFlight: 0, queued: 0 })]));

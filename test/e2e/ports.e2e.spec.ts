@@ -9,7 +9,10 @@ async function runMain(env: Record<string, string>): Promise<{ code: number | nu
   const inherited = { ...process.env };
   for (const name of ["AMQP_URL", "TRANSPORTER", "SERVICES", "PORT", "METRICS_PORT"]) delete inherited[name];
   const started = Date.now();
-  const child = spawn(process.execPath, [MAIN], { env: { ...inherited, EVENT_STORE_URL: "memory:", LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...inherited, EVENT_STORE_URL: "memory:", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -14,7 +14,10 @@ describe("GET /api/projections/:name, POST /api/projections/:name/rebuild (embed
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "glitchbuster-projections-e2e-"));
-    app = await startEmbeddedApp({ env: { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, ADMIN_TOKEN: TOKEN }, services: ["api", "orders", "relay", "dlq"] });
+    app = await startEmbeddedApp({
+      env: { EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, ADMIN_TOKEN: TOKEN },
+      services: ["api", "orders", "relay", "dlq"],
+    });
   });
   afterAll(async () => {
     await app.stop();
@@ -28,7 +31,11 @@ describe("GET /api/projections/:name, POST /api/projections/:name/rebuild (embed
 
   it("rebuilds the order list from the log while it serves, and reports its progress until it is swapped in", async () => {
     for (let index = 0; index < 30; index += 1) {
-      await fetch(`${app.baseUrl}/orders`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(placement(`c-${index % 3}`)) });
+      await fetch(`${app.baseUrl}/orders`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(placement(`c-${index % 3}`)),
+      });
     }
     const before = await call("GET", "/orders?limit=100");
 

@@ -165,7 +165,9 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
     expect(loaded).toMatch(/placed 5 of 5 orders in [\d.]+ s \([\d.]+ orders\/s\); all settled or dead-lettered after/);
 
     const dead = await repl.run("dlq list --status dead");
-    const rows = dead.match(new RegExp(`║ ${UUID} +│ dead +│ orchestrator +│ OrderCreated +│ ${UUID} +│ 2 +│ MoleculerRetryableError: chaos: antifraud failed on purpose`, "g"));
+    const rows = dead.match(
+      new RegExp(`║ ${UUID} +│ dead +│ orchestrator +│ OrderCreated +│ ${UUID} +│ 2 +│ MoleculerRetryableError: chaos: antifraud failed on purpose`, "g"),
+    );
     expect(rows).toHaveLength(5);
   });
 

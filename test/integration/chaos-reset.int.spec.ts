@@ -45,10 +45,13 @@ describe("chaos ends when the operator ends it", () => {
     // Callers that wait a minute: the reset, not their timeout, must be what frees the slots.
     const running = await start({ ANTIFRAUD_CHAOS_LATENCY_MS: TEN_MINUTES_MS, REQUEST_TIMEOUT_MS: "60000", BULKHEAD_CONCURRENCY: "4" });
     const asleep = await placeOrders(running, 0, 6);
-    await waitFor(async () => {
-      const bulkhead = await fraudBulkhead(running);
-      return bulkhead.inFlight === 4 && bulkhead.queued === 2;
-    }, { timeoutMs: SOON_MS, what: "sleepers to hold every slot of antifraud's bulkhead" });
+    await waitFor(
+      async () => {
+        const bulkhead = await fraudBulkhead(running);
+        return bulkhead.inFlight === 4 && bulkhead.queued === 2;
+      },
+      { timeoutMs: SOON_MS, what: "sleepers to hold every slot of antifraud's bulkhead" },
+    );
 
     await configureChaos(running.broker, "antifraud", { latencyMs: 0 });
     const resetAt = Date.now();
@@ -97,10 +100,13 @@ describe("chaos ends when the operator ends it", () => {
       const calledAt = Date.now();
       const calls = [1, 2, 3, 4, 5].map(() => running.broker.call("antifraud.check", fraudCheck).catch((error: unknown) => error));
       for (const outcome of await Promise.all(calls)) expect(outcome).toBeInstanceOf(Errors.RequestTimeoutError);
-      await waitFor(async () => {
-        const bulkhead = await fraudBulkhead(running);
-        return bulkhead.inFlight === 0 && bulkhead.queued === 0;
-      }, { timeoutMs: 5_000, what: "the bulkhead to empty" });
+      await waitFor(
+        async () => {
+          const bulkhead = await fraudBulkhead(running);
+          return bulkhead.inFlight === 0 && bulkhead.queued === 0;
+        },
+        { timeoutMs: 5_000, what: "the bulkhead to empty" },
+      );
       // Five sleeps of 400 ms one after the other would take 2 s; the queued calls pass at once.
       expect(Date.now() - calledAt).toBeLessThan(1_500);
     });

@@ -9,7 +9,6 @@ import { waitFor } from "../../lib/wait-for";
 /** Redelivery that outlasts a node restart or a broker restart: nothing may reach the DLQ here. */
 const PATIENT_BUS = { BUS_RETRY_ATTEMPTS: "30", BUS_RETRY_BASE_MS: "50", BUS_RETRY_MAX_MS: "1000" };
 
-
 describe("the local cluster: one process per service over RabbitMQ, one SQLite file", () => {
   let harness: ClusterHarness | undefined;
 

@@ -75,9 +75,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     // The origin queue stays; from now on it only gathers what the DLQ sends back.
     await failing.stop();
     expect(await bus.queueDepth(QUEUE)).toBe(0);
-    return Promise.all(
-      listed.map(async ({ id }) => ({ id, messageId: (await http("GET", `/dlq/${id}`)).body.message.messageId as string })),
-    );
+    return Promise.all(listed.map(async ({ id }) => ({ id, messageId: (await http("GET", `/dlq/${id}`)).body.message.messageId as string })));
   }
 
   /** Every message the DLQ sent back to the origin queue, by id, taken off the queue. */
@@ -200,24 +198,27 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     },
   };
 
-  it.each(Object.keys(racers))("a replay-one racing a purge of the same entry, %s: exactly one wins, the loser gets 409, a purged entry is never sent", async (how) => {
-    const entries = await deadLetters(ENTRIES);
+  it.each(Object.keys(racers))(
+    "a replay-one racing a purge of the same entry, %s: exactly one wins, the loser gets 409, a purged entry is never sent",
+    async (how) => {
+      const entries = await deadLetters(ENTRIES);
 
-    const pairs = await Promise.all(entries.map((entry, index) => Promise.all(racers[how]!(entry, index))));
+      const pairs = await Promise.all(entries.map((entry, index) => Promise.all(racers[how]!(entry, index))));
 
-    const replayWinners = entries.filter((_entry, index) => pairs[index]![0].status === 200);
-    expect(await bus.queueDepth(QUEUE)).toBe(replayWinners.length);
-    expect(await sentBack()).toEqual(sorted(replayWinners.map((entry) => entry.messageId)));
-    for (const [index, entry] of entries.entries()) {
-      const [replay, purge] = pairs[index]!;
-      const state = (await http("GET", `/dlq/${entry.id}`)).body;
-      expect([replay.status, purge.status].sort()).toEqual([200, 409]);
-      const loser = replay.status === 409 ? replay : purge;
-      expect(loser.body).toMatchObject({ type: CONFLICT, message: expect.any(String), code: 409 });
-      expect(Object.keys(loser.body).sort()).toEqual(["code", "data", "message", "type"]);
-      expect(state.status).toBe(replay.status === 200 ? "replayed" : "purged");
-    }
-  });
+      const replayWinners = entries.filter((_entry, index) => pairs[index]![0].status === 200);
+      expect(await bus.queueDepth(QUEUE)).toBe(replayWinners.length);
+      expect(await sentBack()).toEqual(sorted(replayWinners.map((entry) => entry.messageId)));
+      for (const [index, entry] of entries.entries()) {
+        const [replay, purge] = pairs[index]!;
+        const state = (await http("GET", `/dlq/${entry.id}`)).body;
+        expect([replay.status, purge.status].sort()).toEqual([200, 409]);
+        const loser = replay.status === 409 ? replay : purge;
+        expect(loser.body).toMatchObject({ type: CONFLICT, message: expect.any(String), code: 409 });
+        expect(Object.keys(loser.body).sort()).toEqual(["code", "data", "message", "type"]);
+        expect(state.status).toBe(replay.status === 200 ? "replayed" : "purged");
+      }
+    },
+  );
 
   it("a claim left by a process that died before publishing is finished by the next DLQ to start, and sent once", async () => {
     const [entry] = await deadLetters(1);
@@ -293,7 +294,10 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     expect(failed.status).toBeGreaterThanOrEqual(500);
     expect((await http("GET", `/dlq/${entryId}`)).body).toMatchObject({ status: "dead", replays: 0 });
 
-    const declared = await bus.consume("nowhere", [], async () => Promise.reject(new Error("not yet")), { prefetch: 1, retry: { attempts: 1, baseMs: 1, maxMs: 1 } });
+    const declared = await bus.consume("nowhere", [], async () => Promise.reject(new Error("not yet")), {
+      prefetch: 1,
+      retry: { attempts: 1, baseMs: 1, maxMs: 1 },
+    });
     await declared.stop();
     expect(await http("POST", "/dlq/replay", {})).toMatchObject({ status: 200, body: { replayed: 1 } });
     expect(await sentBack("nowhere")).toEqual([messageId]);

@@ -2,15 +2,7 @@ import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ANY,
-  EventStore,
-  NO_STREAM,
-  RecordedEvent,
-  STREAM_EXISTS,
-  StreamNotFound,
-  WrongExpectedRevision,
-} from "../../adapters/event-store";
+import { ANY, EventStore, NO_STREAM, RecordedEvent, STREAM_EXISTS, StreamNotFound, WrongExpectedRevision } from "../../adapters/event-store";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { waitFor } from "../../lib/wait-for";
 import { eventStoreFixtures } from "../support/event-stores";
@@ -124,9 +116,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
     await store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM });
     const contenders = Array.from({ length: 25 }, (_, index) => anEvent("Changed", { contender: index }));
 
-    const outcomes = await Promise.allSettled(
-      contenders.map((event) => store.append(stream, [event], { expectedRevision: 0 })),
-    );
+    const outcomes = await Promise.allSettled(contenders.map((event) => store.append(stream, [event], { expectedRevision: 0 })));
 
     const won = outcomes.filter((outcome) => outcome.status === "fulfilled");
     const lost = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason as unknown] : []));
@@ -140,9 +130,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
 
   it("lets exactly one of 25 concurrent creations of the same stream through", async () => {
     const stream = uniqueStream("race");
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 25 }, () => store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM })),
-    );
+    const outcomes = await Promise.allSettled(Array.from({ length: 25 }, () => store.append(stream, [anEvent("Created")], { expectedRevision: NO_STREAM })));
     expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
     expect(await store.read(stream)).toHaveLength(1);
   });
@@ -180,9 +168,13 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
 
   it("reads forwards and backwards from a revision, with a count", async () => {
     const stream = uniqueStream("s");
-    await store.append(stream, ["E0", "E1", "E2", "E3", "E4"].map((type) => anEvent(type)), {
-      expectedRevision: NO_STREAM,
-    });
+    await store.append(
+      stream,
+      ["E0", "E1", "E2", "E3", "E4"].map((type) => anEvent(type)),
+      {
+        expectedRevision: NO_STREAM,
+      },
+    );
     const types = (events: RecordedEvent[]) => events.map((event) => event.type);
 
     expect(types(await store.read(stream, { direction: "backwards" }))).toEqual(["E4", "E3", "E2", "E1", "E0"]);
@@ -224,9 +216,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
 
     expect(log.map((event) => event.id)).toEqual(appended);
     log.slice(1).forEach((event, index) => expect(event.position > log[index]!.position).toBe(true));
-    const afterThird = (await store.readAll({ after: log[2]!.position, maxCount: 1000 })).filter((event) =>
-      [left, right].includes(event.stream),
-    );
+    const afterThird = (await store.readAll({ after: log[2]!.position, maxCount: 1000 })).filter((event) => [left, right].includes(event.stream));
     expect(afterThird.map((event) => event.id)).toEqual(appended.slice(3));
     const page = await store.readAll({ after: log[2]!.position, maxCount: 2 });
     expect(page).toHaveLength(2);

@@ -86,12 +86,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.publish(aMessage("order.sentinel"));
 
     await waitFor(() => matched.received.some((delivery) => delivery.topic === "order.sentinel"));
-    expect(matched.received.map((delivery) => delivery.topic)).toEqual([
-      "order.created",
-      "payment",
-      "payment.authorized.eu",
-      "order.sentinel",
-    ]);
+    expect(matched.received.map((delivery) => delivery.topic)).toEqual(["order.created", "payment", "payment.authorized.eu", "order.sentinel"]);
   });
 
   it("gives every queue its own copy of the payload", async () => {
@@ -469,11 +464,25 @@ describeOnRabbitMq(`MessageBus on RabbitMQ (${RABBITMQ_URL})`, () => {
     for (const message of parked) await bus.publish(message);
 
     await rabbitmqctl("stop_app");
-    await waitFor(() => bus.ping().then(() => false, () => true), { timeoutMs: 10_000, what: "the bus noticed the broker was gone" });
+    await waitFor(
+      () =>
+        bus.ping().then(
+          () => false,
+          () => true,
+        ),
+      { timeoutMs: 10_000, what: "the bus noticed the broker was gone" },
+    );
     const publishedDuringOutage = aMessage("Live");
     const publishing = bus.publish(publishedDuringOutage);
     await rabbitmqctl("start_app");
-    await waitFor(() => bus.ping().then(() => true, () => false), { timeoutMs: 30_000, what: "the bus reconnected" });
+    await waitFor(
+      () =>
+        bus.ping().then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 30_000, what: "the bus reconnected" },
+    );
     await publishing;
 
     const publishedAfter = aMessage("Live");
@@ -482,9 +491,7 @@ describeOnRabbitMq(`MessageBus on RabbitMQ (${RABBITMQ_URL})`, () => {
     await bus.consume("parked", ["Parked"], drained.handler, options);
     await waitFor(() => drained.received.length === 3 && live.received.length === 2, { timeoutMs: 15_000 });
     expect(drained.received.map((delivery) => delivery.messageId)).toEqual(parked.map((message) => message.messageId));
-    expect(live.received.map((delivery) => delivery.messageId).sort()).toEqual(
-      [publishedDuringOutage.messageId, publishedAfter.messageId].sort(),
-    );
+    expect(live.received.map((delivery) => delivery.messageId).sort()).toEqual([publishedDuringOutage.messageId, publishedAfter.messageId].sort());
   }, 60_000);
 
   it("redelivers what was in flight on a lost connection, and never acks it on the new channel", async () => {
@@ -534,7 +541,14 @@ describeOnRabbitMq(`MessageBus on RabbitMQ (${RABBITMQ_URL})`, () => {
     await consumer.pause();
 
     await closeConnectionsNamed(`${bus.topology.namespace} pid`);
-    await waitFor(() => bus.ping().then(() => true, () => false), { timeoutMs: 10_000, what: "the bus reconnected" });
+    await waitFor(
+      () =>
+        bus.ping().then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 10_000, what: "the bus reconnected" },
+    );
     await new Promise((resolve) => setTimeout(resolve, 300)); // the consumer's channel is reopened too
     await bus.publish(aMessage("Work"));
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -84,9 +84,7 @@ describe("orders service", () => {
   it("refuses invalid params with a ValidationError naming the fields, appending nothing", async () => {
     const before = (await globalLog(store)).length;
 
-    const error = await rejection(
-      create({ customerId: "", currency: "eur", items: [{ productId: "p", quantity: 0, unitPrice: -1, extra: 1 }] }),
-    );
+    const error = await rejection(create({ customerId: "", currency: "eur", items: [{ productId: "p", quantity: 0, unitPrice: -1, extra: 1 }] }));
 
     expect(error).toBeInstanceOf(Errors.ValidationError);
     expect(error.code).toBe(422);
@@ -102,9 +100,7 @@ describe("orders service", () => {
 
   it("refuses a total too large to be exact with a 422, appending nothing", async () => {
     const before = (await globalLog(store)).length;
-    const error = await rejection(
-      create({ ...placement, items: [{ productId: "p", quantity: 1000, unitPrice: Number.MAX_SAFE_INTEGER }] }),
-    );
+    const error = await rejection(create({ ...placement, items: [{ productId: "p", quantity: 1000, unitPrice: Number.MAX_SAFE_INTEGER }] }));
     expect(error).toMatchObject({ code: 422, type: "ORDER_TOTAL_TOO_LARGE" });
     expect(error).toBeInstanceOf(Errors.MoleculerClientError);
     expect((await globalLog(store)).length).toBe(before);
@@ -149,9 +145,7 @@ describe("orders service", () => {
     it("lets exactly one of 20 concurrent cancels through; the others are 409s", async () => {
       const order = await create();
 
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 20 }, () => broker.call("orders.cancel", { id: order.id })),
-      );
+      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => broker.call("orders.cancel", { id: order.id })));
 
       expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
       for (const outcome of outcomes) {
@@ -210,8 +204,7 @@ describe("orders service", () => {
   });
 
   describe("the gateway's order id (no Idempotency-Key)", () => {
-    const createAs = (orderId: string, params: object = placement) =>
-      broker.call<OrderView, object>("orders.create", params, { meta: { orderId } });
+    const createAs = (orderId: string, params: object = placement) => broker.call<OrderView, object>("orders.create", params, { meta: { orderId } });
 
     it("creates the order under the id the gateway chose, and a retry of the call answers the same order, written once", async () => {
       const orderId = timeOrderedUuid();
@@ -294,10 +287,18 @@ describe("orders list (projection of the global log)", () => {
     expect(pages.map((page) => page.items.length)).toEqual([10, 10, 5]);
     expect(pages.flatMap((page) => page.items.map((order) => order.id))).toEqual(created.map((order) => order.id).reverse());
     expect(byCustomer.items.map((order) => order.id)).toEqual(
-      created.filter((order) => order.customerId === "c-1").map((order) => order.id).reverse(),
+      created
+        .filter((order) => order.customerId === "c-1")
+        .map((order) => order.id)
+        .reverse(),
     );
     expect(byCustomer.nextCursor).toBeNull();
-    expect(cancelled.items.map((order) => order.id)).toEqual(created.slice(0, 5).map((order) => order.id).reverse());
+    expect(cancelled.items.map((order) => order.id)).toEqual(
+      created
+        .slice(0, 5)
+        .map((order) => order.id)
+        .reverse(),
+    );
     expect(cancelled.items.every((order) => order.status === "cancelled")).toBe(true);
     expect(invalidCursor).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
   });

@@ -200,10 +200,7 @@ describeOnPostgres("PostgresEventStore", () => {
 
         const applied = await sql(database.url, "SELECT version, name FROM schema_migrations ORDER BY version");
         expect(applied).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
-        const tables = await sql(
-          database.url,
-          "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-        );
+        const tables = await sql(database.url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
         expect(tables).toEqual([{ table_name: "events" }, { table_name: "schema_migrations" }]);
         const event = anEvent("Created");
         await one.append("shared", [event], { expectedRevision: NO_STREAM });
@@ -253,11 +250,9 @@ describeOnPostgres("PostgresEventStore", () => {
     let writer: PostgresEventStore;
     let reader: PostgresEventStore;
     const terminate = (applicationName: string) =>
-      sql(
-        database.url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE $1 || '%'",
-        [applicationName],
-      );
+      sql(database.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE $1 || '%'", [
+        applicationName,
+      ]);
 
     beforeAll(async () => {
       database = await createTestDatabase();

@@ -14,7 +14,14 @@ const silent = { info: () => undefined, warn: () => undefined, error: () => unde
 
 async function place(log: EventStore, index: number): Promise<string> {
   const id = randomUUID();
-  const data = { orderId: id, customerId: `c-${index % 7}`, currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: index }], total: index, createdAt: new Date().toISOString() };
+  const data = {
+    orderId: id,
+    customerId: `c-${index % 7}`,
+    currency: "EUR",
+    items: [{ productId: "p", quantity: 1, unitPrice: index }],
+    total: index,
+    createdAt: new Date().toISOString(),
+  };
   await log.append(`order-${id}`, [{ id: randomUUID(), type: "OrderCreated", data, metadata: metadata() }], { expectedRevision: NO_STREAM });
   return id;
 }

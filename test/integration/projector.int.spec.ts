@@ -26,7 +26,14 @@ describe.each(hiding)("projector on $name: an event hidden behind an older trans
     try {
       const endOlder = await opened.holdOlderTransaction!();
       const id = randomUUID();
-      const data = { orderId: id, customerId: "c-1", currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 5 }], total: 5, createdAt: new Date().toISOString() };
+      const data = {
+        orderId: id,
+        customerId: "c-1",
+        currency: "EUR",
+        items: [{ productId: "p", quantity: 1, unitPrice: 5 }],
+        total: 5,
+        createdAt: new Date().toISOString(),
+      };
       await opened.log.append(`order-${id}`, [{ id: randomUUID(), type: "OrderCreated", data, metadata: metadata() }], { expectedRevision: NO_STREAM });
       // Hidden now: the older transaction is still open.
       expect(await opened.log.readAll({ maxCount: 10 })).toEqual([]);

@@ -43,10 +43,15 @@ describe("relay on the memory bus: the checkpoint passes only what its consumers
     const firstBus = new MemoryMessageBus({ stopTimeoutMs: 10 });
     const held = new Promise<void>(() => undefined); // a process that dies with these handlers running
     const firstSeen: string[] = [];
-    await firstBus.consume("orchestrator", ["OrderCreated"], async (delivery) => {
-      firstSeen.push(delivery.messageId);
-      if (firstSeen.length > 20) await held;
-    }, { prefetch: 5, retry });
+    await firstBus.consume(
+      "orchestrator",
+      ["OrderCreated"],
+      async (delivery) => {
+        firstSeen.push(delivery.messageId);
+        if (firstSeen.length > 20) await held;
+      },
+      { prefetch: 5, retry },
+    );
     const first = relayOn(store, firstBus);
 
     first.start();
@@ -134,9 +139,7 @@ describe("relay: the event store is the outbox (AMQP bus on RabbitMQ, SQLite sto
   it("publishes events appended while it was down once it starts, with the event as payload", async () => {
     const appended = await appendOrders(store, 20);
     const broker = new ServiceBroker({ logger: false });
-    broker.createService(
-      relayService({ eventStoreUrl: `sqlite:${join(dir, "events.db")}`, bus: { url: RABBITMQ_URL, namespace }, pollMs: 5 }),
-    );
+    broker.createService(relayService({ eventStoreUrl: `sqlite:${join(dir, "events.db")}`, bus: { url: RABBITMQ_URL, namespace }, pollMs: 5 }));
     const received: unknown[] = [];
     const payloads = await bus.consume("payloads", ["OrderCreated"], async (delivery) => void received.push(delivery), {
       prefetch: 10,

@@ -108,7 +108,10 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
 
     const dead = await waitFor(
       async () => {
-        const page = await call<{ items: { id: string; orderId: string; attempts: number; lastError: string; eventType: string; originQueue: string }[] }>("dlq.list", { limit: 100 });
+        const page = await call<{ items: { id: string; orderId: string; attempts: number; lastError: string; eventType: string; originQueue: string }[] }>(
+          "dlq.list",
+          { limit: 100 },
+        );
         return page.items.length === orders.length ? page.items : undefined;
       },
       { timeoutMs: 20_000, what: "every order's message in the DLQ" },
@@ -118,9 +121,22 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
     for (const order of orders) {
       expect(observed.deliveries.get(order.id)!.map((delivery) => delivery.attempt)).toEqual([1, 2, 3, 4]);
     }
-    expect(dead[0]).toMatchObject({ eventType: "OrderCreated", originQueue: "orchestrator", attempts: ATTEMPTS, lastError: expect.stringMatching(/chaos: antifraud failed on purpose|Service 'antifraud.check' is not available/) });
+    expect(dead[0]).toMatchObject({
+      eventType: "OrderCreated",
+      originQueue: "orchestrator",
+      attempts: ATTEMPTS,
+      lastError: expect.stringMatching(/chaos: antifraud failed on purpose|Service 'antifraud.check' is not available/),
+    });
     expect(new Set(dead.map((entry) => entry.orderId))).toEqual(new Set(orders.map((order) => order.id)));
-    const entry = await call<{ message: { payload: { data: { orderId: string } }; headers: Record<string, unknown>; error: { name: string; stack: string }; firstFailureAt: string; lastFailureAt: string } }>("dlq.show", { id: dead[0]!.id });
+    const entry = await call<{
+      message: {
+        payload: { data: { orderId: string } };
+        headers: Record<string, unknown>;
+        error: { name: string; stack: string };
+        firstFailureAt: string;
+        lastFailureAt: string;
+      };
+    }>("dlq.show", { id: dead[0]!.id });
     expect(entry.message.payload.data.orderId).toBe(dead[0]!.orderId);
     expect(entry.message.headers).toMatchObject({ correlationId: expect.any(String) });
     expect(entry.message.error.stack.length).toBeGreaterThan(0);

@@ -141,9 +141,7 @@ describe("SQLite WAL checkpoints in a worker thread", () => {
       CREATE INDEX events_by_id ON events (id);
       CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
     `);
-    const insert = old.prepare(
-      "INSERT INTO events (id, stream, revision, type, data, metadata) VALUES (?, 'order-old', ?, 'OrderCreated', '{}', '{}')",
-    );
+    const insert = old.prepare("INSERT INTO events (id, stream, revision, type, data, metadata) VALUES (?, 'order-old', ?, 'OrderCreated', '{}', '{}')");
     insert.run("a", 0);
     insert.run("b", 1);
     old.close();

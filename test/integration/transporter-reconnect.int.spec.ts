@@ -31,7 +31,12 @@ describe("the AMQP transporter when RabbitMQ drops the connection", () => {
         },
       },
     });
-    caller = new ServiceBroker({ ...brokerOptions(config), nodeID: `caller-${namespace}`, logger: false, transporter: transporterOptions(RABBITMQ_URL, connectionName) });
+    caller = new ServiceBroker({
+      ...brokerOptions(config),
+      nodeID: `caller-${namespace}`,
+      logger: false,
+      transporter: transporterOptions(RABBITMQ_URL, connectionName),
+    });
     await Promise.all([callee.start(), caller.start()]);
     await caller.waitForServices("echo", 10_000);
   });
@@ -68,7 +73,13 @@ describe("the registry while this node's connection is down", () => {
   beforeAll(async () => {
     callee = new ServiceBroker({ ...brokerOptions(config), ...heartbeats, nodeID: calleeID, logger: false });
     callee.createService({ name: "echo", actions: { say: (ctx: Context<{ text: string }>) => ctx.params.text } });
-    caller = new ServiceBroker({ ...brokerOptions(config), ...heartbeats, nodeID: `caller-${namespace}`, logger: false, transporter: transporterOptions(RABBITMQ_URL, connectionName) });
+    caller = new ServiceBroker({
+      ...brokerOptions(config),
+      ...heartbeats,
+      nodeID: `caller-${namespace}`,
+      logger: false,
+      transporter: transporterOptions(RABBITMQ_URL, connectionName),
+    });
     caller.createService({
       name: "watcher",
       events: {
@@ -101,4 +112,3 @@ describe("the registry while this node's connection is down", () => {
     expect(caller.registry.nodes.get(calleeID)?.available).toBe(true);
   }, 20_000);
 });
-

@@ -49,7 +49,10 @@ export async function startAppProcess(env: Record<string, string>, healthyWithin
     await waitFor(
       async () => {
         if (gone) throw new Error(`the process exited before it was healthy:\n${output.join("\n")}`);
-        return fetch(`${app.baseUrl}/health`).then((response) => response.ok, () => false);
+        return fetch(`${app.baseUrl}/health`).then(
+          (response) => response.ok,
+          () => false,
+        );
       },
       { timeoutMs: healthyWithinMs, intervalMs: 50, what: "the process to be healthy" },
     );

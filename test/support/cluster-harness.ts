@@ -94,7 +94,11 @@ export class ClusterHarness {
   }
 
   async waitUntilSettled(expected: number, timeoutMs = 60_000): Promise<void> {
-    await waitFor(async () => (await this.log.terminalOrders()) >= expected, { timeoutMs, intervalMs: 200, what: `${expected} orders to settle (see ${this.logFile})` });
+    await waitFor(async () => (await this.log.terminalOrders()) >= expected, {
+      timeoutMs,
+      intervalMs: 200,
+      what: `${expected} orders to settle (see ${this.logFile})`,
+    });
   }
 
   async stop(): Promise<Record<string, number | NodeJS.Signals | null>> {

@@ -29,7 +29,13 @@ const TERMINAL = "('OrderConfirmed', 'OrderRejected', 'OrderCancelled')";
 export function orderLedger(path: string, acknowledged: readonly string[]): OrderLedger {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const ids = (sql: string) => new Set(db.prepare<[], { id: string }>(sql).all().map((row) => row.id));
+    const ids = (sql: string) =>
+      new Set(
+        db
+          .prepare<[], { id: string }>(sql)
+          .all()
+          .map((row) => row.id),
+      );
     const terminal = ids(`SELECT DISTINCT substr(stream, 7) AS id FROM events WHERE stream LIKE 'order-%' AND type IN ${TERMINAL}`);
     const dead = ids(`
       SELECT DISTINCT json_extract(dead.data, '$.payload.data.orderId') AS id FROM events dead

@@ -29,7 +29,6 @@ export async function closeConnectionsNamed(name: string): Promise<void> {
   for (const pid of pids) await rabbitmqctl("close_connection", pid, "closed by a test");
 }
 
-
 /** Deletes the exchanges and queues of a test namespace (work, every delay queue a consumer may have declared, dead letters). */
 export async function deleteNamespace(namespace: string, queues: readonly string[], maxAttempts = 100): Promise<void> {
   const connection = await connect(RABBITMQ_URL);

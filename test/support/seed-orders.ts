@@ -28,7 +28,14 @@ export async function seedOrders(path: string, count: number): Promise<void> {
           const index = start + offset;
           const id = randomUUID();
           const at = new Date(Date.UTC(2026, 0, 1) + index * 1000).toISOString();
-          const created = { orderId: id, customerId: `c-${index % 500}`, currency: "EUR", items: [{ productId: `p-${index % 50}`, quantity: 1 + (index % 3), unitPrice: 1999 }], total: 1999 * (1 + (index % 3)), createdAt: at };
+          const created = {
+            orderId: id,
+            customerId: `c-${index % 500}`,
+            currency: "EUR",
+            items: [{ productId: `p-${index % 50}`, quantity: 1 + (index % 3), unitPrice: 1999 }],
+            total: 1999 * (1 + (index % 3)),
+            createdAt: at,
+          };
           return store.append(
             `order-${id}`,
             [

@@ -17,9 +17,7 @@ describe("AggregateRepository", () => {
     const store = new MemoryEventStore();
     const repository = new AggregateRepository(store, counter, "counter", 5);
 
-    const handled = await Promise.all(
-      [1, 2, 3].map((by) => repository.handle("a", { type: "Increment", by }, { ...metadata() })),
-    );
+    const handled = await Promise.all([1, 2, 3].map((by) => repository.handle("a", { type: "Increment", by }, { ...metadata() })));
 
     expect((await repository.load("a")).state).toBe(6);
     expect(handled.map((result) => result.attempts).sort()).toEqual([1, 2, 3]);
@@ -30,9 +28,7 @@ describe("AggregateRepository", () => {
     const store = new MemoryEventStore();
     const repository = new AggregateRepository(store, counter, "counter", 1);
 
-    const outcomes = await Promise.allSettled(
-      [1, 2].map((by) => repository.handle("b", { type: "Increment", by }, { ...metadata() })),
-    );
+    const outcomes = await Promise.allSettled([1, 2].map((by) => repository.handle("b", { type: "Increment", by }, { ...metadata() })));
 
     expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
     expect(outcomes.find((outcome) => outcome.status === "rejected")).toMatchObject({
@@ -160,9 +156,7 @@ describe("AggregateRepository cache", () => {
     const repository = new AggregateRepository(store, limited, "counter", 25);
     await repository.handle("e", { type: "Increment", by: 1 }, { ...metadata() });
 
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 20 }, () => repository.handle("e", { type: "Increment", by: 9 }, { ...metadata() })),
-    );
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => repository.handle("e", { type: "Increment", by: 9 }, { ...metadata() })));
 
     expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
     expect((await store.read("counter-e")).map((event) => event.data)).toEqual([{ by: 1 }, { by: 9 }]);

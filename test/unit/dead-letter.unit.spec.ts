@@ -28,7 +28,11 @@ const replay = (claimId = "claim-1", takeOver?: string): DeadLetterCommand => ({
   metadata: { now: at },
 });
 const complete = (claimId = "claim-1"): DeadLetterCommand => ({ type: "CompleteReplay", data: { entryId, claimId }, metadata: { now: at } });
-const release = (claimId = "claim-1"): DeadLetterCommand => ({ type: "ReleaseReplay", data: { entryId, claimId, reason: "broker down" }, metadata: { now: at } });
+const release = (claimId = "claim-1"): DeadLetterCommand => ({
+  type: "ReleaseReplay",
+  data: { entryId, claimId, reason: "broker down" },
+  metadata: { now: at },
+});
 const purge: DeadLetterCommand = { type: "PurgeDeadLetter", data: { entryId, reason: "test order" }, metadata: { now: at } };
 const deadLettered: DeadLetterEvent = { type: "MessageDeadLettered", data: { ...message, entryId, at } };
 const claimed = (claimId = "claim-1"): DeadLetterEvent => ({ type: "DeadLetterReplayClaimed", data: { entryId, claimId, ...claimant, at } });
@@ -43,7 +47,10 @@ describe("dead letter decider", () => {
   it("records the same death drained twice once", () => spec.given([deadLettered]).when(record()).then([]));
   it("records a new death after a replay", () => {
     const again = record("2026-11-29T10:05:00.000Z");
-    spec.given([deadLettered, claimed(), replayed]).when(again).then([{ type: "MessageDeadLettered", data: { ...message, lastFailureAt: "2026-11-29T10:05:00.000Z", entryId, at } }]);
+    spec
+      .given([deadLettered, claimed(), replayed])
+      .when(again)
+      .then([{ type: "MessageDeadLettered", data: { ...message, lastFailureAt: "2026-11-29T10:05:00.000Z", entryId, at } }]);
   });
 
   describe("a replay claims the entry before it sends, and completes the claim after", () => {
@@ -80,9 +87,18 @@ describe("dead letter decider", () => {
       spec.given([deadLettered, claimed()]).when(replay("claim-2", "another-claim")).thenThrows("DEAD_LETTER_REPLAYING");
     });
     it("takes over a claim whose holder is gone (the process died between claim and send)", () => {
-      spec.given([deadLettered, claimed()]).when(replay("claim-2", "claim-1")).then([claimed("claim-2")]);
-      spec.given([deadLettered, claimed(), claimed("claim-2")]).when(complete("claim-1")).then([]);
-      spec.given([deadLettered, claimed(), claimed("claim-2")]).when(complete("claim-2")).then([{ ...replayed, data: { ...replayed.data, claimId: "claim-2" } }]);
+      spec
+        .given([deadLettered, claimed()])
+        .when(replay("claim-2", "claim-1"))
+        .then([claimed("claim-2")]);
+      spec
+        .given([deadLettered, claimed(), claimed("claim-2")])
+        .when(complete("claim-1"))
+        .then([]);
+      spec
+        .given([deadLettered, claimed(), claimed("claim-2")])
+        .when(complete("claim-2"))
+        .then([{ ...replayed, data: { ...replayed.data, claimId: "claim-2" } }]);
     });
     it("replays once: a replay of a replayed entry does nothing, and so does a completion without its claim", () => {
       spec.given([deadLettered, claimed(), replayed]).when(replay("claim-2")).then([]);
@@ -92,13 +108,25 @@ describe("dead letter decider", () => {
     it("gives a claim back when the send failed: the entry is dead again and can be replayed", () => {
       spec.given([deadLettered, claimed()]).when(release()).then([released]);
       spec.given([deadLettered, claimed(), released]).when(release()).then([]);
-      spec.given([deadLettered, claimed(), released]).when(replay("claim-2")).then([claimed("claim-2")]);
-      spec.given([deadLettered, claimed(), claimed("claim-2")]).when(release()).then([]);
+      spec
+        .given([deadLettered, claimed(), released])
+        .when(replay("claim-2"))
+        .then([claimed("claim-2")]);
+      spec
+        .given([deadLettered, claimed(), claimed("claim-2")])
+        .when(release())
+        .then([]);
     });
     it("lets a new death of the replayed message end the claim", () => {
       const again = record("2026-11-29T10:05:00.000Z");
-      spec.given([deadLettered, claimed()]).when(again).then([{ type: "MessageDeadLettered", data: { ...message, lastFailureAt: "2026-11-29T10:05:00.000Z", entryId, at } }]);
-      spec.given([deadLettered, claimed(), { type: "MessageDeadLettered", data: { ...message, entryId, at } }]).when(complete()).then([]);
+      spec
+        .given([deadLettered, claimed()])
+        .when(again)
+        .then([{ type: "MessageDeadLettered", data: { ...message, lastFailureAt: "2026-11-29T10:05:00.000Z", entryId, at } }]);
+      spec
+        .given([deadLettered, claimed(), { type: "MessageDeadLettered", data: { ...message, entryId, at } }])
+        .when(complete())
+        .then([]);
     });
     it("folds a replay recorded before claims existed", () => {
       spec.given([deadLettered, legacyReplayed]).when(replay()).then([]);

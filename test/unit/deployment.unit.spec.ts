@@ -91,7 +91,9 @@ describe("docker-compose.yml", () => {
 
   it("keeps EventStoreDB as a profile, which EVENT_STORE_URL switches the nodes to", () => {
     expect(compose.services.eventstore!.profiles).toEqual(["eventstoredb"]);
-    const switched = load(interpolate(read("docker-compose.yml"), { ADMIN_TOKEN: "t", EVENT_STORE_URL: "kurrentdb://eventstore:2113?tls=false" })) as typeof compose;
+    const switched = load(
+      interpolate(read("docker-compose.yml"), { ADMIN_TOKEN: "t", EVENT_STORE_URL: "kurrentdb://eventstore:2113?tls=false" }),
+    ) as typeof compose;
     expect(switched.services.orders!.environment!.EVENT_STORE_URL).toBe("kurrentdb://eventstore:2113?tls=false");
   });
 

@@ -326,9 +326,8 @@ describe("jittered retry", () => {
         refusedCalls += 1;
         throw new Errors.MoleculerClientError("no", 409, "ORDER_ALREADY_CANCELLED");
       };
-      broker = (
-        await brokerWith([{ name: "svc", actions: { recovers: recovers.schema, fails: fails.schema, refused } }], {}, { metrics: { enabled: true } })
-      ).broker;
+      broker = (await brokerWith([{ name: "svc", actions: { recovers: recovers.schema, fails: fails.schema, refused } }], {}, { metrics: { enabled: true } }))
+        .broker;
       await expect(broker.call("svc.recovers")).resolves.toBe("ok");
       await expect(broker.call("svc.fails")).rejects.toBeInstanceOf(Errors.MoleculerRetryableError);
       await expect(broker.call("svc.refused")).rejects.toBeInstanceOf(Errors.MoleculerClientError);

@@ -37,15 +37,24 @@ describe("order saga workflow", () => {
     });
 
     it("records each step before asking for the next", () => {
-      spec.given([started]).when(result("checkFraud", ok)).then([succeeded("checkFraud")]);
+      spec
+        .given([started])
+        .when(result("checkFraud", ok))
+        .then([succeeded("checkFraud")]);
       expect(next([started, succeeded("checkFraud")])).toEqual({ type: "AuthorizePayment", order });
-      spec.given([started, succeeded("checkFraud")]).when(result("authorizePayment", ok)).then([succeeded("authorizePayment")]);
+      spec
+        .given([started, succeeded("checkFraud")])
+        .when(result("authorizePayment", ok))
+        .then([succeeded("authorizePayment")]);
       expect(next([started, succeeded("checkFraud"), succeeded("authorizePayment")])).toEqual({ type: "ConfirmOrder", orderId });
     });
 
     it("ends confirmed in the same append as the confirmation, then has nothing more to do", () => {
       const history = [started, succeeded("checkFraud"), succeeded("authorizePayment")];
-      spec.given(history).when(result("confirmOrder", ok)).then([succeeded("confirmOrder"), ended("confirmed", null)]);
+      spec
+        .given(history)
+        .when(result("confirmOrder", ok))
+        .then([succeeded("confirmOrder"), ended("confirmed", null)]);
       expect(next([...history, succeeded("confirmOrder"), ended("confirmed", null)])).toBeNull();
     });
   });
@@ -56,9 +65,15 @@ describe("order saga workflow", () => {
         type: "SagaStepFailed",
         data: { orderId, step: "checkFraud", reason: "FRAUD_REJECTED", detail: "TOTAL_ABOVE_LIMIT", at },
       };
-      spec.given([started]).when(result("checkFraud", { kind: "refused", detail: "TOTAL_ABOVE_LIMIT" })).then([failed]);
+      spec
+        .given([started])
+        .when(result("checkFraud", { kind: "refused", detail: "TOTAL_ABOVE_LIMIT" }))
+        .then([failed]);
       expect(next([started, failed])).toEqual({ type: "RejectOrder", orderId, reason: "FRAUD_REJECTED" });
-      spec.given([started, failed]).when(result("rejectOrder", ok)).then([succeeded("rejectOrder"), ended("rejected", "FRAUD_REJECTED")]);
+      spec
+        .given([started, failed])
+        .when(result("rejectOrder", ok))
+        .then([succeeded("rejectOrder"), ended("rejected", "FRAUD_REJECTED")]);
     });
 
     it("payment declined → the order is rejected PAYMENT_DECLINED", () => {
@@ -67,13 +82,20 @@ describe("order saga workflow", () => {
         type: "SagaStepFailed",
         data: { orderId, step: "authorizePayment", reason: "PAYMENT_DECLINED", detail: "AMOUNT_ABOVE_LIMIT", at },
       };
-      spec.given(history).when(result("authorizePayment", { kind: "refused", detail: "AMOUNT_ABOVE_LIMIT" })).then([failed]);
+      spec
+        .given(history)
+        .when(result("authorizePayment", { kind: "refused", detail: "AMOUNT_ABOVE_LIMIT" }))
+        .then([failed]);
       expect(next([...history, failed])).toEqual({ type: "RejectOrder", orderId, reason: "PAYMENT_DECLINED" });
-      spec.given([...history, failed]).when(result("rejectOrder", ok)).then([succeeded("rejectOrder"), ended("rejected", "PAYMENT_DECLINED")]);
+      spec
+        .given([...history, failed])
+        .when(result("rejectOrder", ok))
+        .then([succeeded("rejectOrder"), ended("rejected", "PAYMENT_DECLINED")]);
     });
 
     it("refuses to record a refusal of a step that cannot be refused", () => {
-      spec.given([started, succeeded("checkFraud"), succeeded("authorizePayment")])
+      spec
+        .given([started, succeeded("checkFraud"), succeeded("authorizePayment")])
         .when(result("confirmOrder", { kind: "refused", detail: "?" }))
         .thenThrows("SAGA_STEP_CANNOT_FAIL");
     });
@@ -97,7 +119,10 @@ describe("order saga workflow", () => {
     });
 
     it("confirmOrder finding the order cancelled turns the saga into a cancellation", () => {
-      spec.given(authorized).when(result("confirmOrder", { kind: "orderCancelled" })).then([cancellationRequested]);
+      spec
+        .given(authorized)
+        .when(result("confirmOrder", { kind: "orderCancelled" }))
+        .then([cancellationRequested]);
       expect(next([...authorized, cancellationRequested])).toMatchObject({ type: "Compensate", compensation: "voidPayment" });
     });
 
@@ -114,11 +139,17 @@ describe("order saga workflow", () => {
 
     it("a cancellation that arrives before the creation is kept, and the saga ends as soon as it starts", () => {
       spec.given([]).when(requestCancellation).then([cancellationRequested]);
-      spec.given([cancellationRequested]).when(start).then([started, ended("cancelled", "ORDER_CANCELLED")]);
+      spec
+        .given([cancellationRequested])
+        .when(start)
+        .then([started, ended("cancelled", "ORDER_CANCELLED")]);
     });
 
     it("a cancellation after the order was confirmed changes nothing", () => {
-      spec.given([...authorized, succeeded("confirmOrder")]).when(requestCancellation).then([]);
+      spec
+        .given([...authorized, succeeded("confirmOrder")])
+        .when(requestCancellation)
+        .then([]);
     });
 
     it("a cancellation while the payment may be in flight voids it all the same (a timed-out call may have worked)", () => {
@@ -133,7 +164,10 @@ describe("order saga workflow", () => {
 
     it("a payment answer that arrives after the end is recorded, and needs no second void", () => {
       const endedCancelled = [started, succeeded("checkFraud"), cancellationRequested, compensated, ended("cancelled", "ORDER_CANCELLED")];
-      spec.given(endedCancelled).when(result("authorizePayment", ok)).then([succeeded("authorizePayment")]);
+      spec
+        .given(endedCancelled)
+        .when(result("authorizePayment", ok))
+        .then([succeeded("authorizePayment")]);
       expect(next([...endedCancelled, succeeded("authorizePayment")])).toBeNull();
     });
 
@@ -144,7 +178,14 @@ describe("order saga workflow", () => {
   });
 
   describe("redelivered messages and repeated calls change nothing", () => {
-    const history = [started, succeeded("checkFraud"), succeeded("authorizePayment"), cancellationRequested, compensated, ended("cancelled", "ORDER_CANCELLED")];
+    const history = [
+      started,
+      succeeded("checkFraud"),
+      succeeded("authorizePayment"),
+      cancellationRequested,
+      compensated,
+      ended("cancelled", "ORDER_CANCELLED"),
+    ];
     it.each<[string, SagaEvent[], SagaCommand]>([
       ["a second start", [started], start],
       ["a recorded step again", [started, succeeded("checkFraud")], result("checkFraud", ok)],

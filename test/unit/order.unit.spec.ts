@@ -120,7 +120,10 @@ describe("Order decider", () => {
         .then([{ type: "OrderCancelled", data: { orderId, reason: null, cancelledAt: later } }]);
     });
     it("refuses a rejection without a reason or with an overlong one", () => {
-      spec.given([created]).when({ ...reject, data: { orderId, reason: "" } }).thenThrows("INVALID_ORDER", { field: "reason" });
+      spec
+        .given([created])
+        .when({ ...reject, data: { orderId, reason: "" } })
+        .thenThrows("INVALID_ORDER", { field: "reason" });
       spec
         .given([created])
         .when({ ...cancel, data: { orderId, reason: "x".repeat(501) } })

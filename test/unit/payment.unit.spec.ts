@@ -39,9 +39,18 @@ describe("Payment decider", () => {
 describe("antifraud rules", () => {
   const policy = { maxTotal: 1_000_000, blockedCustomers: new Set(["mallory"]) };
   it.each([
-    [{ customerId: "alice", total: 1_000_000 }, { decision: "approved", reason: null }],
-    [{ customerId: "alice", total: 1_000_001 }, { decision: "rejected", reason: "TOTAL_ABOVE_LIMIT" }],
-    [{ customerId: "mallory", total: 10 }, { decision: "rejected", reason: "CUSTOMER_BLOCKED" }],
+    [
+      { customerId: "alice", total: 1_000_000 },
+      { decision: "approved", reason: null },
+    ],
+    [
+      { customerId: "alice", total: 1_000_001 },
+      { decision: "rejected", reason: "TOTAL_ABOVE_LIMIT" },
+    ],
+    [
+      { customerId: "mallory", total: 10 },
+      { decision: "rejected", reason: "CUSTOMER_BLOCKED" },
+    ],
   ])("%o → %o", (order, decision) => {
     expect(assess({ orderId: "o", currency: "EUR", ...order }, policy)).toEqual(decision);
   });

@@ -70,12 +70,7 @@ function expectedStateOf(options: BatchAppendReq.Options): ExpectedState {
   }
 }
 
-function response(
-  correlationId: string,
-  stream: string,
-  options: BatchAppendReq.Options,
-  outcome: AppendOutcome,
-): BatchAppendResp {
+function response(correlationId: string, stream: string, options: BatchAppendReq.Options, outcome: AppendOutcome): BatchAppendResp {
   // The server echoes the stream and the expected state with every answer.
   const resp = new BatchAppendResp().setCorrelationId(uuidOf(correlationId)).setStreamIdentifier(streamIdentifier(stream));
   switch (options.getExpectedStreamPositionCase()) {

@@ -20,19 +20,14 @@ export interface StoredEvent extends ProposedEvent {
   createdTicks: bigint;
 }
 
-export type ExpectedState =
-  | { kind: "any" }
-  | { kind: "no_stream" }
-  | { kind: "stream_exists" }
-  | { kind: "revision"; revision: number };
+export type ExpectedState = { kind: "any" } | { kind: "no_stream" } | { kind: "stream_exists" } | { kind: "revision"; revision: number };
 
 /** The stream's last revision, undefined when it has no event. */
 export type CurrentRevision = number | undefined;
 
 export type AppendOutcome =
   /** revision and position are undefined only for an empty append to a stream with no event. */
-  | { kind: "success"; revision: CurrentRevision; position: bigint | undefined }
-  | { kind: "wrong_expected_version"; current: CurrentRevision };
+  { kind: "success"; revision: CurrentRevision; position: bigint | undefined } | { kind: "wrong_expected_version"; current: CurrentRevision };
 
 const TICKS_PER_MILLISECOND = 10_000n;
 /** Bytes a record takes in the log besides its payload; only there so positions look like offsets. */
@@ -88,18 +83,10 @@ export class EventLog {
    * place the expected state points to (anywhere for any/stream_exists), the append is a retry
    * of one that succeeded; it writes nothing and answers with the last of those events.
    */
-  private findRetriedAppend(
-    existing: readonly StoredEvent[],
-    expected: ExpectedState,
-    events: readonly ProposedEvent[],
-  ): StoredEvent | undefined {
+  private findRetriedAppend(existing: readonly StoredEvent[], expected: ExpectedState, events: readonly ProposedEvent[]): StoredEvent | undefined {
     if (events.length === 0) return undefined;
     const first =
-      expected.kind === "no_stream"
-        ? 0
-        : expected.kind === "revision"
-          ? expected.revision + 1
-          : existing.findIndex((stored) => stored.id === events[0]!.id);
+      expected.kind === "no_stream" ? 0 : expected.kind === "revision" ? expected.revision + 1 : existing.findIndex((stored) => stored.id === events[0]!.id);
     if (first < 0 || first + events.length > existing.length) return undefined;
     const same = events.every((event, index) => existing[first + index]!.id === event.id);
     return same ? existing[first + events.length - 1] : undefined;

@@ -26,9 +26,7 @@ export async function startEventStoreDbFake(): Promise<EventStoreDbFake> {
   server.addService(StreamsService, { read: readHandler(log), batchAppend: batchAppendHandler(log) });
   server.addService(ServerFeaturesService, { getSupportedMethods });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, boundPort) =>
-      error ? reject(error) : resolve(boundPort),
-    ),
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
   );
   return {
     url: `kurrentdb://127.0.0.1:${port}?tls=false`,

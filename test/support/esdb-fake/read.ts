@@ -31,16 +31,17 @@ export function readHandler(log: EventLog) {
         call.write(new ReadResp().setStreamNotFound(new ReadResp.StreamNotFound().setStreamIdentifier(streamIdentifier(stream))));
       } else {
         const from = firstRevision(streamOptions);
-        const selected = backwards
-          ? events.filter((event) => event.revision <= from).reverse()
-          : events.filter((event) => event.revision >= from);
+        const selected = backwards ? events.filter((event) => event.revision <= from).reverse() : events.filter((event) => event.revision >= from);
         for (const event of selected.slice(0, count)) call.write(new ReadResp().setEvent(readEvent(event, false)));
       }
     } else {
       const from = firstPosition(options.getAll() ?? new Options.AllOptions());
       // Forwards from a position includes the event at it; backwards starts before it.
       const selected = backwards
-        ? log.readAll().filter((event) => event.position < from).reverse()
+        ? log
+            .readAll()
+            .filter((event) => event.position < from)
+            .reverse()
         : log.readAll().filter((event) => event.position >= from);
       for (const event of selected.slice(0, count)) call.write(new ReadResp().setEvent(readEvent(event, true)));
     }

@@ -27,14 +27,9 @@ function supported(method: { path: string }): SupportedMethod {
   return new SupportedMethod().setServiceName(serviceName ?? "").setMethodName(methodName ?? "");
 }
 
-export function getSupportedMethods(
-  _call: ServerUnaryCall<Empty, SupportedMethods>,
-  callback: sendUnaryData<SupportedMethods>,
-): void {
+export function getSupportedMethods(_call: ServerUnaryCall<Empty, SupportedMethods>, callback: sendUnaryData<SupportedMethods>): void {
   callback(
     null,
-    new SupportedMethods()
-      .setEventStoreServerVersion(SERVER_VERSION)
-      .setMethodsList([supported(StreamsService.read), supported(StreamsService.batchAppend)]),
+    new SupportedMethods().setEventStoreServerVersion(SERVER_VERSION).setMethodsList([supported(StreamsService.read), supported(StreamsService.batchAppend)]),
   );
 }
