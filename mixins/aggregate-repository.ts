@@ -11,14 +11,8 @@ import {
   StreamNotFound,
   WrongExpectedRevision,
 } from "../adapters/event-store";
+import type { Decider } from "../domain/decider";
 import { LruCache } from "./lru-cache";
-
-/** What the domain's deciders look like, seen from the plumbing. */
-export interface Decider<Command, Event extends { type: string; data: object }, State> {
-  decide(command: Command, state: State): Event[];
-  evolve(state: State, event: Event): State;
-  initialState(): State;
-}
 
 export interface Loaded<State> {
   state: State;

@@ -5,8 +5,10 @@
  */
 
 import { fullJitter } from "../../lib/full-jitter";
+import type { JsonObject } from "../../lib/json";
 
-export type JsonObject = Record<string, unknown>;
+export type { JsonObject };
+
 export type HeaderValue = string | number | boolean;
 export type Headers = Record<string, HeaderValue>;
 

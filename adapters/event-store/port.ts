@@ -6,6 +6,10 @@
  * - the global log orders every event of every stream by a position that only grows.
  */
 
+import type { JsonObject } from "../../lib/json";
+
+export type { JsonObject };
+
 export const NO_STREAM = "no_stream" as const;
 export const STREAM_EXISTS = "stream_exists" as const;
 export const ANY = "any" as const;
@@ -21,8 +25,6 @@ export interface EventMetadata {
   /** Adapters store and return any further keys unchanged. */
   [key: string]: unknown;
 }
-
-export type JsonObject = Record<string, unknown>;
 
 /** An event as a caller hands it to the store. */
 export interface EventData<Type extends string = string, Data extends JsonObject = JsonObject> {

@@ -1,10 +1,5 @@
+import type { Decider } from "../../domain/decider";
 import { DomainError } from "../../domain/errors";
-
-export interface Decider<Command, Event, State> {
-  decide(command: Command, state: State): Event[];
-  evolve(state: State, event: Event): State;
-  initialState(): State;
-}
 
 /**
  * Given past events, when a command, then these events (or this error):

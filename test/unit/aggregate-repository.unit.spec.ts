@@ -1,6 +1,7 @@
 import { WrongExpectedRevision } from "../../adapters/event-store";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
-import { AggregateRepository, Decider } from "../../mixins/aggregate-repository";
+import type { Decider } from "../../domain/decider";
+import { AggregateRepository } from "../../mixins/aggregate-repository";
 import { metadata } from "../support/events";
 
 type CounterEvent = { type: "Incremented"; data: { by: number } };
