@@ -7,6 +7,7 @@ import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEven
 import { DomainError } from "../domain/errors";
 import { EventMetadata, JsonObject, WrongExpectedRevision } from "../adapters/event-store";
 import { nameBasedUuid } from "../lib/ids";
+import { Clock, systemClock } from "../lib/clock";
 import { typedText } from "../lib/typed-text";
 import { AggregateRepository, Loaded } from "../mixins/aggregate-repository";
 import { appMetric } from "../mixins/app-metrics";
@@ -23,6 +24,8 @@ export interface DlqServiceOptions {
   /** READ_MODEL_URL: where the DLQ list lives; chosen from eventStoreUrl when unset. */
   readModelUrl?: string;
   bus: BusMixinOptions;
+  /** Where commands read the time. */
+  clock?: Clock;
 }
 
 type Entry = Exclude<DeadLetterEntry, { status: "none" }>;
@@ -122,7 +125,7 @@ const columnsOf = (filter: DlqFilter) => ({ status: filter.status, origin_queue:
  * loaded, and only the one whose append succeeds goes on; the others are told 409 (or, within
  * a replay-all, skip the entry). A message is sent only by the replay that holds the claim.
  */
-export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
+export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClock }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
   return {
     name: "dlq",
     mixins: [
@@ -202,7 +205,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
       purge: {
         params: { $$strict: true, id, reason: typedText(500) },
         async handler(this: DlqThis, ctx: Context<{ id: string; reason: string }>): Promise<DeadLetterSummary> {
-          const now = new Date().toISOString();
+          const now = clock.now().toISOString();
           const command: DeadLetterCommand = { type: "PurgeDeadLetter", data: { entryId: ctx.params.id, reason: ctx.params.reason }, metadata: { now } };
           // Claimed at the revision decided on, like a replay: of a purge and a replay racing, one wins.
           const loaded = await this.entries.load(ctx.params.id);
@@ -223,7 +226,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
     methods: {
       async store(this: DlqThis, deadLetter: DeadLetter): Promise<void> {
         const entryId = nameBasedUuid(ENTRY_NAMESPACE, `${deadLetter.originQueue}\n${deadLetter.messageId}`);
-        const now = new Date().toISOString();
+        const now = clock.now().toISOString();
         const message = { ...deadLetter, payload: deadLetter.payload as Record<string, unknown> };
         await this.entries.handle(
           entryId,
@@ -258,7 +261,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
        * - a send that fails gives the claim back (DeadLetterReplayReleased): dead again.
        */
       async replayEntry(this: DlqThis, entryId: string, metadata: (now: string) => EventMetadata): Promise<Replay> {
-        const now = new Date().toISOString();
+        const now = clock.now().toISOString();
         const loaded = await this.entries.load(entryId);
         const { state } = loaded;
         const claimId = randomUUID();
@@ -279,14 +282,14 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus }: DlqServiceOptio
           } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
             const release: DeadLetterCommand = { type: "ReleaseReplay", data: { entryId, claimId, reason }, metadata: { now } };
-            await this.entries.handle(entryId, release, metadata(new Date().toISOString())).catch((releaseError: unknown) => {
+            await this.entries.handle(entryId, release, metadata(clock.now().toISOString())).catch((releaseError: unknown) => {
               // The claim stays; this instance no longer holds it, so a later replay takes it over.
               this.logger.error(`dead letter ${entryId}: could not give back the claim of a failed replay: ${String(releaseError)}`);
             });
             throw error;
           }
           const complete: DeadLetterCommand = { type: "CompleteReplay", data: { entryId, claimId }, metadata: { now } };
-          const completed = await this.entries.handle(entryId, complete, metadata(new Date().toISOString()));
+          const completed = await this.entries.handle(entryId, complete, metadata(clock.now().toISOString()));
           return { entry: completed.state as Entry, sent: true };
         } finally {
           // Held until the completion is recorded: until then, this instance's claim is live.

@@ -14,12 +14,15 @@ import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { PaymentAnswer } from "./payments.service";
 import { KillSwitch, breakerGate } from "./orchestrator/kill-switch";
+import { Clock, systemClock } from "../lib/clock";
 import { typedText } from "../lib/typed-text";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;
   bus: BusMixinOptions;
   consume: ConsumeOptions;
+  /** Where commands read the time. */
+  clock?: Clock;
 }
 
 export interface SagaView {
@@ -74,7 +77,7 @@ export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const s
  * message resumes where the saga stopped and two orchestrators never record a step twice.
  * Infrastructure failures throw: the bus redelivers the message later.
  */
-export function orchestratorService({ eventStoreUrl, bus, consume }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
+export function orchestratorService({ eventStoreUrl, bus, consume, clock = systemClock }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
   return {
     name: "orchestrator",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],
@@ -124,7 +127,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
       async handleDelivery(this: OrchestratorThis, delivery: Delivery): Promise<void> {
         const event = delivery.payload as { data: Record<string, unknown>; metadata: EventMetadata };
         const orderId = String(event.data.orderId);
-        const now = new Date().toISOString();
+        const now = clock.now().toISOString();
         const metadata: EventMetadata = {
           correlationId: String(event.metadata.correlationId),
           causationId: delivery.messageId,
@@ -150,7 +153,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
       async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void> {
         for (let action = nextAction(state); action; action = nextAction(state)) {
           const result = await this.perform(action);
-          const now = new Date().toISOString();
+          const now = clock.now().toISOString();
           const command: SagaCommand =
             action.type === "Compensate"
               ? { type: "RecordCompensation", data: { orderId, step: action.step }, metadata: { now } }
@@ -164,7 +167,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume }: Orchestrato
       /** Counts a redelivery, and keeps the latest ones (with how long each waited) to show. */
       noteRedelivery(this: OrchestratorThis, delivery: Delivery, orderId: string): void {
         this.broker.metrics.increment(appMetric(this.broker, "busRedeliveries"), { queue: delivery.queue });
-        const at = new Date();
+        const at = clock.now();
         const waitedMs = delivery.lastFailureAt ? at.getTime() - Date.parse(delivery.lastFailureAt) : null;
         this.redeliveries.unshift({ orderId, topic: delivery.topic, attempt: delivery.attempt, waitedMs, at: at.toISOString() });
         this.redeliveries.length = Math.min(this.redeliveries.length, RECENT_REDELIVERIES);

@@ -12,12 +12,15 @@ import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
 import { ORDERS_VIEW } from "../projections/orders";
 import { InvalidCursor } from "../projections/projection";
+import { Clock, systemClock } from "../lib/clock";
 import { typedText } from "../lib/typed-text";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;
   /** READ_MODEL_URL: where the order list lives; chosen from eventStoreUrl when unset. */
   readModelUrl?: string;
+  /** Where commands read the time. */
+  clock?: Clock;
 }
 
 /**
@@ -85,7 +88,8 @@ const orderId = typedText(ORDER_LIMITS.maxIdLength);
 const reason = typedText(ORDER_LIMITS.maxReasonLength);
 const statuses = ["pending", "confirmed", "rejected", "cancelled"];
 
-export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
+export function ordersService({ eventStoreUrl, readModelUrl, clock = systemClock }: OrdersServiceOptions): ServiceSchemaFor<OrdersThis> {
+  const now = () => clock.now().toISOString();
   return {
     name: "orders",
     mixins: [
@@ -263,8 +267,4 @@ export function ordersService({ eventStoreUrl, readModelUrl }: OrdersServiceOpti
       this.orders = new AggregateRepository(this.eventStore, orderDecider, "order");
     },
   };
-}
-
-function now(): string {
-  return new Date().toISOString();
 }

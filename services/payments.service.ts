@@ -8,6 +8,7 @@ import { AggregateRepository } from "../mixins/aggregate-repository";
 import { ChaosMixin } from "../mixins/chaos.mixin";
 import { eventMetadata } from "../mixins/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+import { Clock, systemClock } from "../lib/clock";
 import { typedText } from "../lib/typed-text";
 
 export interface PaymentsServiceOptions {
@@ -15,6 +16,8 @@ export interface PaymentsServiceOptions {
   /** Amounts above this, in minor units, are declined. */
   limit: number;
   chaos: ChaosSettings;
+  /** Where commands read the time. */
+  clock?: Clock;
 }
 
 export interface PaymentAnswer {
@@ -34,7 +37,7 @@ const orderId = typedText(ORDER_LIMITS.maxIdLength);
  * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
  * are idempotent per order: a repeated call answers the state the first one left.
  */
-export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsServiceOptions): ServiceSchemaFor<PaymentsThis> {
+export function paymentsService({ eventStoreUrl, limit, chaos, clock = systemClock }: PaymentsServiceOptions): ServiceSchemaFor<PaymentsThis> {
   return {
     name: "payments",
     mixins: [EventStoreMixin({ url: eventStoreUrl }), ChaosMixin(chaos, ["authorize", "void"])],
@@ -52,7 +55,7 @@ export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsService
           return this.execute(ctx, ctx.params.orderId, {
             type: "AuthorizePayment",
             data: { ...ctx.params, limit },
-            metadata: { now: new Date().toISOString() },
+            metadata: { now: clock.now().toISOString() },
           });
         },
       },
@@ -63,7 +66,7 @@ export function paymentsService({ eventStoreUrl, limit, chaos }: PaymentsService
           return this.execute(ctx, ctx.params.orderId, {
             type: "VoidPayment",
             data: { orderId: ctx.params.orderId },
-            metadata: { now: new Date().toISOString() },
+            metadata: { now: clock.now().toISOString() },
           });
         },
       },

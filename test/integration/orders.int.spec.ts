@@ -303,3 +303,34 @@ describe("orders list (projection of the global log)", () => {
     expect(invalidCursor).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
   });
 });
+
+describe("orders service with a clock of its own", () => {
+  const url = `memory:${randomUUID()}`;
+  let broker: ServiceBroker;
+  let store: EventStore;
+  let time = new Date("2026-01-02T03:04:05.000Z");
+  beforeAll(async () => {
+    broker = new ServiceBroker({ logger: false });
+    broker.createService(ordersService({ eventStoreUrl: url, clock: { now: () => time } }));
+    store = acquireEventStore(url);
+    await broker.start();
+  });
+  afterAll(async () => {
+    await broker.stop();
+    await releaseEventStore(url);
+  });
+
+  it("stamps what it decides and appends with the time it is given", async () => {
+    const order = await broker.call<{ id: string; createdAt: string }, object>("orders.create", placement);
+    time = new Date("2026-01-02T03:04:09.000Z");
+    const confirmed = await broker.call<{ confirmedAt: string }, object>("orders.confirm", { id: order.id });
+
+    expect(order.createdAt).toBe("2026-01-02T03:04:05.000Z");
+    expect(confirmed.confirmedAt).toBe("2026-01-02T03:04:09.000Z");
+    const events = await store.read(`order-${order.id}`);
+    expect(events.map((event) => [event.type, event.metadata.occurredAt])).toEqual([
+      ["OrderCreated", "2026-01-02T03:04:05.000Z"],
+      ["OrderConfirmed", "2026-01-02T03:04:09.000Z"],
+    ]);
+  });
+});
