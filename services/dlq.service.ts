@@ -95,6 +95,14 @@ const filterParams = {
   eventType: { ...typedText(200), optional: true },
 } as const;
 
+const isRecorded = (entry: DeadLetterEntry): entry is Entry => entry.status !== "none";
+
+/** The entry, known to exist: its stream holds events (a 404 otherwise). */
+function recorded(entry: DeadLetterEntry, entryId: string): Entry {
+  if (!isRecorded(entry)) throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_NOT_FOUND", `dead letter ${entryId} not found`);
+  return entry;
+}
+
 export function summaryOf(entry: Entry): DeadLetterSummary {
   const { message } = entry;
   const orderId = (message.payload.data as { orderId?: unknown } | undefined)?.orderId;
@@ -156,7 +164,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
           try {
             // Caught up first: the caller sees its own writes.
             const page = await this.projection.list(columnsOf(filter), limit, cursor);
-            return { items: page.items.map((entry) => summaryOf(entry as Entry)), nextCursor: page.nextCursor };
+            return { items: page.items.filter(isRecorded).map(summaryOf), nextCursor: page.nextCursor };
           } catch (error) {
             if (!(error instanceof InvalidCursor)) throw error;
             throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [{ type: "cursor", field: "cursor", message: error.message }]);
@@ -167,9 +175,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
       show: {
         params: { $$strict: true, id },
         async handler(this: DlqThis, ctx: Context<{ id: string }>): Promise<Entry> {
-          const { state } = await this.entries.load(ctx.params.id);
-          if (state.status === "none") throw new DomainError("DEAD_LETTER_NOT_FOUND", `dead letter ${ctx.params.id} not found`);
-          return state;
+          return recorded((await this.entries.load(ctx.params.id)).state, ctx.params.id);
         },
       },
 
@@ -211,7 +217,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
           const loaded = await this.entries.load(ctx.params.id);
           const purged = await this.appendDecided(ctx.params.id, command, loaded, eventMetadata(ctx, now));
           await this.reportDepth();
-          return summaryOf(purged ?? (loaded.state as Entry));
+          return summaryOf(purged ?? recorded(loaded.state, ctx.params.id));
         },
       },
 
@@ -275,7 +281,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
         this.claimsInFlight.add(claimId);
         try {
           const claimed = await this.appendDecided(entryId, command, loaded, metadata(now));
-          if (!claimed) return { entry: state as Entry, sent: false };
+          if (!claimed) return { entry: recorded(state, entryId), sent: false };
           const { messageId, topic, payload, headers, originQueue } = claimed.message;
           try {
             await this.bus.sendToQueue(originQueue, { messageId, topic, payload, headers });
@@ -290,7 +296,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
           }
           const complete: DeadLetterCommand = { type: "CompleteReplay", data: { entryId, claimId }, metadata: { now } };
           const completed = await this.entries.handle(entryId, complete, metadata(clock.now().toISOString()));
-          return { entry: completed.state as Entry, sent: true };
+          return { entry: recorded(completed.state, entryId), sent: true };
         } finally {
           // Held until the completion is recorded: until then, this instance's claim is live.
           this.claimsInFlight.delete(claimId);
@@ -324,7 +330,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
             `dead letter ${entryId} was claimed, replayed or purged by another operation meanwhile; nothing was done`,
           );
         }
-        return events.reduce(deadLetterDecider.evolve, state) as Entry;
+        return recorded(events.reduce(deadLetterDecider.evolve, state), entryId);
       },
 
       /**
@@ -377,7 +383,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
 
       /** Every entry that matches, oldest first, read from the list page by page after catching up. */
       async matching(this: DlqThis, filter: DlqFilter): Promise<Entry[]> {
-        return ((await this.projection.all(columnsOf(filter))) as Entry[]).reverse();
+        return (await this.projection.all(columnsOf(filter))).filter(isRecorded).reverse();
       },
     },
 
