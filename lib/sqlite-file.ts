@@ -61,8 +61,17 @@ const tick = () => {
   try {
     const [{ log }] = db.pragma("wal_checkpoint(PASSIVE)");
     // Right after a passive one, only the frames committed meanwhile are left to copy while
-    // the RESTART holds the writer lock (writers wait meanwhile).
-    if (log * frameBytes > walCapBytes) db.pragma("wal_checkpoint(RESTART)");
+    // the RESTART holds the writer lock (writers wait meanwhile). The writers of the process
+    // are asked to hold off meanwhile: committing group after group, they would otherwise
+    // keep the lock from it, and the WAL would grow on past the cap.
+    if (log * frameBytes > walCapBytes) {
+      parentPort.postMessage("restarting");
+      try {
+        db.pragma("wal_checkpoint(RESTART)");
+      } finally {
+        parentPort.postMessage("restarted");
+      }
+    }
   } catch (error) {
     // SQLITE_BUSY and the like: the next tick tries again.
   }
@@ -79,6 +88,11 @@ parentPort.on("message", (message) => {
 
 /** The worker thread that checkpoints a file's WAL, started by {@link checkpointInWorker}. */
 export interface Checkpointer {
+  /**
+   * Whether a writer of this process should hold its next commit back (for RESTART_HOLD_MS at
+   * most): the worker is restarting a WAL past its cap and needs the writer lock.
+   */
+  readonly restarting: boolean;
   /** Stops the worker (after the checkpoint it may be running) and closes its connection, once its last user stopped it. */
   stop(): Promise<void>;
 }
@@ -89,7 +103,12 @@ interface SharedWorker {
   exited: Promise<void>;
   connections: Set<Database.Database>;
   walCapBytes: number;
+  /** Since when (performance.now()) the worker has asked for the writer lock, if it has. */
+  restartingSince: number | undefined;
 }
+
+/** Past this, writers go on even if the worker has not said it restarted (it may have died). */
+export const RESTART_HOLD_MS = 1000;
 
 const workersByFile = new Map<string, SharedWorker>();
 
@@ -118,7 +137,16 @@ export function checkpointInWorker(db: Database.Database, path: string, options:
     });
     worker.unref();
     const connections = new Set<Database.Database>();
-    const entry: SharedWorker = { worker, connections, walCapBytes, exited: new Promise<void>((done) => worker.once("exit", () => done())) };
+    const entry: SharedWorker = {
+      worker,
+      connections,
+      walCapBytes,
+      restartingSince: undefined,
+      exited: new Promise<void>((done) => worker.once("exit", () => done())),
+    };
+    worker.on("message", (message) => {
+      entry.restartingSince = message === "restarting" ? performance.now() : undefined;
+    });
     worker.on("error", () => {
       if (workersByFile.get(file) === entry) workersByFile.delete(file);
       for (const connection of connections) if (connection.open) connection.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT}`);
@@ -132,7 +160,11 @@ export function checkpointInWorker(db: Database.Database, path: string, options:
   db.pragma(`journal_size_limit = ${shared.walCapBytes}`);
   connections.add(db);
   let stopping: Promise<void> | undefined;
+  const entry = shared;
   return {
+    get restarting() {
+      return entry.restartingSince !== undefined && performance.now() - entry.restartingSince < RESTART_HOLD_MS;
+    },
     stop() {
       if (!stopping) {
         connections.delete(db);

@@ -96,6 +96,8 @@ const SCHEMA = `
  * fallback poll).
  */
 const TRAILING_WAKE_MS = 5;
+/** How often a group held back for the checkpoint worker's RESTART looks again. */
+const RESTART_RETRY_MS = 2;
 
 /**
  * One file, one table, the row id as global position. Every append runs in an IMMEDIATE
@@ -228,7 +230,13 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  private commitPending(): void {
+  private commitPending(holdForRestart = true): void {
+    // The checkpoint worker needs the writer lock to bring the WAL back under its cap: the
+    // group waits (and grows) meanwhile, as it would wait on the lock itself.
+    if (holdForRestart && this.checkpointer?.restarting) {
+      setTimeout(() => this.commitPending(), RESTART_RETRY_MS);
+      return;
+    }
     const group = this.pending.splice(0);
     let outcomes: Outcome[];
     try {
@@ -370,7 +378,7 @@ export class SqliteEventStore implements EventStore {
    * checkpoint worker before closing the connection (the last one to the file checkpoints it).
    */
   async close(): Promise<void> {
-    if (this.pending.length > 0) this.commitPending();
+    if (this.pending.length > 0) this.commitPending(false);
     this.unwatchLog();
     await Promise.all([...this.leases].map((lease) => lease.release().catch(() => undefined)));
     await this.checkpointer?.stop();
