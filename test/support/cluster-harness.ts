@@ -57,6 +57,10 @@ export class ClusterHarness {
     rmSync(harness.logFile, { force: true });
     harness.cluster.startAll();
     await harness.healthy();
+    // Every node known to the others before the first order: an orchestrator that took a saga
+    // before it had heard of antifraud would dead-letter it (a startup race, not what these
+    // tests are about).
+    for (const name of harness.cluster.running.keys()) await harness.nodeReady(name);
     return harness;
   }
 
