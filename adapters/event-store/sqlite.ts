@@ -10,9 +10,7 @@ import {
   AppendOptions,
   AppendResult,
   EventData,
-  EventMetadata,
   EventStore,
-  JsonObject,
   Lease,
   NO_STREAM,
   ReadAllOptions,
@@ -25,7 +23,7 @@ import {
   isSystemStream,
 } from "./port";
 import { findRetriedAppend } from "./reading";
-import { RecentEvents } from "./recent-events";
+import { RecentEvents, WrittenEvent, readWritten } from "./recent-events";
 
 export type SqliteSynchronous = "normal" | "full";
 
@@ -46,7 +44,7 @@ interface PendingAppend {
 }
 
 /** An append's answer and the events it wrote, or why it was refused. */
-type Outcome = { result: AppendResult; recorded: RecordedEvent[] } | { error: unknown };
+type Outcome = { result: AppendResult; recorded: WrittenEvent[] } | { error: unknown };
 
 interface EventRow {
   position: number;
@@ -173,20 +171,12 @@ export class SqliteEventStore implements EventStore {
     }
     let revision = checked.last;
     let position = 0n;
-    const recorded: RecordedEvent[] = [];
+    const recorded: WrittenEvent[] = [];
     for (const { event, data, metadata } of checked.rows) {
       revision += 1;
       position = BigInt(this.statements.insert.run(event.id, stream, revision, event.type, data, metadata).lastInsertRowid);
-      // Parsed back from what was stored: the readers' copy shares nothing with the caller's.
-      recorded.push({
-        id: event.id,
-        type: event.type,
-        data: JSON.parse(data) as JsonObject,
-        metadata: JSON.parse(metadata) as EventMetadata,
-        stream,
-        revision,
-        position,
-      });
+      // As stored: readers parse their copy, which shares nothing with the caller's.
+      recorded.push({ position, id: event.id, stream, revision, type: event.type, data, metadata });
     }
     return { result: { nextExpectedRevision: revision, position }, recorded };
   }
@@ -387,13 +377,5 @@ export class SqliteEventStore implements EventStore {
 }
 
 function toRecorded(row: EventRow): RecordedEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    data: JSON.parse(row.data) as JsonObject,
-    metadata: JSON.parse(row.metadata) as EventMetadata,
-    stream: row.stream,
-    revision: row.revision,
-    position: BigInt(row.position),
-  };
+  return readWritten({ ...row, position: BigInt(row.position) });
 }
