@@ -62,6 +62,20 @@ export class PromptlyReconnectingAmqp extends Transporters.AMQP {
     return super.disconnect();
   }
 
+  /**
+   * amqplib throws, rather than rejects, when the channel is closing, and Moleculer's send()
+   * passes the throw on: a heartbeat timer firing in the moment between the connection's loss
+   * and its close event then raised an uncaught exception. As a rejection, the transit's own
+   * handlers log it (heartbeat) or fail the request, which the retry policy takes up.
+   */
+  override send(topic: string, data: Buffer, meta: Record<string, unknown>): Promise<void> {
+    try {
+      return super.send(topic, data, meta);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
   private async reconnect(error: unknown): Promise<void> {
     if (this.reconnecting || this.stopping) return;
     this.reconnecting = true;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Context, ServiceBroker } from "moleculer";
 import { loadConfig } from "../../config";
 import { waitFor } from "../../lib/wait-for";
-import { brokerOptions, transporterOptions } from "../../moleculer.config";
+import { PromptlyReconnectingAmqp, brokerOptions, transporterOptions } from "../../moleculer.config";
 import { RABBITMQ_URL, closeConnectionsNamed, deleteRabbitMqObjects } from "../support/rabbitmq";
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -56,6 +56,25 @@ describe("the AMQP transporter when RabbitMQ drops the connection", () => {
     expect(delivered.filter((text) => text === "during the outage")).toHaveLength(1);
     expect(caller.registry.nodes.get(`callee-${namespace}`)?.available).toBe(true);
     await expect(caller.call("echo.say", { text: "after" })).resolves.toBe("after");
+  });
+
+  it("a packet sent while the channel is closing is a rejected promise, not an exception thrown at the heartbeat timer", async () => {
+    const transporter = caller.transit?.tx as PromptlyReconnectingAmqp;
+    const channel = (transporter as unknown as { channel: { close(): Promise<void> } }).channel;
+    const closing = channel.close();
+    let thrown: unknown;
+    let sent: Promise<void> | undefined;
+    try {
+      sent = transporter.send(`MOL-${namespace}.HEARTBEAT`, Buffer.from("{}"), { packet: {} });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeUndefined();
+    await expect(sent).rejects.toThrow("Channel closing");
+    await closing;
+    // The closed channel is the lost connection's path: the transporter reconnects and serves.
+    await closeConnectionsNamed(connectionName);
+    await expect(caller.call("echo.say", { text: "after the closed channel" })).resolves.toBe("after the closed channel");
   });
 });
 
