@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "public/", "coverage/", "test-artifacts/", "bench/results/", "data/"] },
+  { ignores: ["dist/", "node_modules/", "public/", "coverage/", "test-artifacts/", "tools/bench/results/", "data/"] },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   tseslint.configs.stylisticTypeChecked,

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BrokerOptions, Errors, Transporters } from "moleculer";
 import { AppConfig } from "./config";
-import { fullJitter } from "./lib/full-jitter";
+import { fullJitter } from "./adapters/bus/full-jitter";
 import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
 
 /**

@@ -1,5 +1,5 @@
 import { ActionSchema, Context, Errors, METRIC, Middleware, ServiceBroker } from "moleculer";
-import { Backoff, fullJitter } from "../lib/full-jitter";
+import { Backoff, fullJitter } from "../adapters/bus/full-jitter";
 
 /** The broker's retry policy: an action's own `retryPolicy` overrides it field by field. */
 export interface JitteredRetryOptions extends Backoff {

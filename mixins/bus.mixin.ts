@@ -1,6 +1,6 @@
 import { Service, ServiceSchema } from "moleculer";
 import { BusLogger, MessageBus, createMessageBus } from "../adapters/bus";
-import { SharedResources } from "../lib/shared-resources";
+import { SharedResources } from "../adapters/shared-resources";
 
 export interface BusMixinOptions {
   /** AMQP_URL, or "memory:" for the in-process bus of embedded mode. */

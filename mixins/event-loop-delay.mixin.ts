@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { ServiceSchema } from "moleculer";
-import { appMetric } from "./app-metrics";
+import { appMetric } from "./metrics.mixin";
 
 /** How often the histogram is sampled: a timer every 10 ms, whose lateness is the delay. */
 const RESOLUTION_MS = 10;

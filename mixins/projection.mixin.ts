@@ -1,8 +1,8 @@
 import { Context, Errors, Service, ServiceSchema } from "moleculer";
 import { EventStore, acquireEventStore, releaseEventStore } from "../adapters/event-store";
 import { ReadModelStore, ViewDefinition, acquireReadModelStore, readModelUrlFor, releaseReadModelStore } from "../adapters/read-model";
-import { ProjectionName } from "../projections/catalog";
-import { Projection, ProjectionReport, RebuildRunning } from "../projections/projection";
+import { ProjectionName } from "../adapters/read-model/catalog";
+import { Projection, ProjectionReport, RebuildRunning } from "../adapters/read-model/projection";
 
 export interface ProjectionMixinOptions<State> {
   /** The name routes and the REPL use. */

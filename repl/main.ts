@@ -1,4 +1,4 @@
-import "../lib/supported-node";
+import "../supported-node";
 import REPL from "moleculer-repl";
 import { loadConfig } from "../config";
 import { PortInUse, createNode, ensurePortsFree } from "../node";

@@ -3,7 +3,7 @@ import { FraudCheckRequest, FraudDecision, FraudPolicy, assess } from "../domain
 import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
 import { ChaosMixin } from "../mixins/chaos.mixin";
-import { typedText } from "../lib/typed-text";
+import { typedText } from "./shared/typed-text";
 
 export interface AntifraudServiceOptions {
   maxTotal: number;

@@ -4,9 +4,9 @@ import { Context, Errors, Service } from "moleculer";
 import ApiGateway, { ApiSettingsSchema } from "moleculer-web";
 import { ChaosSettings } from "../config";
 import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
-import { timeOrderedUuid } from "../lib/ids";
-import { projectRoot } from "../lib/project-root";
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { timeOrderedUuid } from "./shared/ids";
+import { projectRoot } from "./api/project-root";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { AdminToken } from "./api/admin-token";
 import { allowOrigin, answerOptions } from "./api/cors";
 import { toErrorBody } from "./api/http-errors";
@@ -15,7 +15,7 @@ import { LiveFeed } from "./api/live-feed";
 import { liveSnapshot } from "./api/live-snapshot";
 import { ADMIN_ALIASES, API_PATH, LIVE_PATH, PUBLIC_ALIASES, pathOf } from "./api/routes";
 import type { CreateOrderMeta } from "./orders.service";
-import { ClusterResilience, gatherResilience } from "./resilience-report";
+import { ClusterResilience, gatherResilience } from "./resilience/report";
 
 export interface ApiServiceOptions {
   port: number;

@@ -1,23 +1,23 @@
 import { randomUUID } from "node:crypto";
 import { Context, Errors } from "moleculer";
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { Consumer, DeadLetter } from "../adapters/bus/port";
 import * as deadLetterDecider from "../domain/dead-letter";
 import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEvent, ReplayClaim } from "../domain/dead-letter";
 import { DomainError } from "../domain/errors";
 import { EventMetadata, JsonObject, WrongExpectedRevision } from "../adapters/event-store";
-import { nameBasedUuid } from "../lib/ids";
-import { Clock, systemClock } from "../lib/clock";
-import { typedText } from "../lib/typed-text";
-import { AggregateRepository, Loaded } from "../mixins/aggregate-repository";
-import { appMetric } from "../mixins/app-metrics";
+import { nameBasedUuid } from "./shared/ids";
+import { Clock, systemClock } from "../adapters/clock";
+import { typedText } from "./shared/typed-text";
+import { AggregateRepository, Loaded } from "../adapters/event-store/aggregate-repository";
+import { appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
-import { eventMetadata } from "../mixins/event-metadata";
+import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
-import { DEAD_LETTERS_VIEW } from "../projections/dead-letters";
-import { InvalidCursor } from "../projections/projection";
+import { DEAD_LETTERS_VIEW } from "../adapters/read-model/dead-letters-view";
+import { InvalidCursor } from "../adapters/read-model/projection";
 
 export interface DlqServiceOptions {
   eventStoreUrl: string;
@@ -120,7 +120,7 @@ export function summaryOf(entry: Entry): DeadLetterSummary {
   };
 }
 
-/** A filter of the list as the columns of its table (projections/dead-letters.ts). */
+/** A filter of the list as the columns of its table (adapters/read-model/dead-letters-view.ts). */
 const columnsOf = (filter: DlqFilter) => ({ status: filter.status, origin_queue: filter.originQueue, event_type: filter.eventType });
 
 /**

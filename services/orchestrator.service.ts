@@ -1,5 +1,5 @@
 import { Context, Errors } from "moleculer";
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { ConsumeOptions, Consumer, Delivery, HandBack } from "../adapters/bus/port";
 import { EventMetadata } from "../adapters/event-store";
 import { FraudDecision } from "../domain/antifraud";
@@ -7,15 +7,15 @@ import { DomainError } from "../domain/errors";
 import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
 import * as sagaDecider from "../domain/order-saga";
 import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
-import { AggregateRepository } from "../mixins/aggregate-repository";
-import { appMetric } from "../mixins/app-metrics";
+import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
+import { appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { PaymentAnswer } from "./payments.service";
 import { KillSwitch, breakerGate } from "./orchestrator/kill-switch";
-import { Clock, systemClock } from "../lib/clock";
-import { typedText } from "../lib/typed-text";
+import { Clock, systemClock } from "../adapters/clock";
+import { typedText } from "./shared/typed-text";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;

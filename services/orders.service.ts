@@ -1,19 +1,19 @@
 import { Context, Errors } from "moleculer";
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { DomainError } from "../domain/errors";
 import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
-import { canonicalDigest, nameBasedUuid, timeOrderedUuid } from "../lib/ids";
-import { AggregateRepository } from "../mixins/aggregate-repository";
-import { appMetric } from "../mixins/app-metrics";
+import { canonicalDigest, nameBasedUuid, timeOrderedUuid } from "./shared/ids";
+import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
+import { appMetric } from "../mixins/metrics.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
-import { eventMetadata } from "../mixins/event-metadata";
+import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
-import { ORDERS_VIEW } from "../projections/orders";
-import { InvalidCursor } from "../projections/projection";
-import { Clock, systemClock } from "../lib/clock";
-import { typedText } from "../lib/typed-text";
+import { ORDERS_VIEW } from "../adapters/read-model/orders-view";
+import { InvalidCursor } from "../adapters/read-model/projection";
+import { Clock, systemClock } from "../adapters/clock";
+import { typedText } from "./shared/typed-text";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;

@@ -1,15 +1,15 @@
 import { Context } from "moleculer";
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { ChaosSettings } from "../config";
 import { ORDER_LIMITS } from "../domain/order";
 import * as paymentDecider from "../domain/payment";
 import { Payment, PaymentCommand, PaymentEvent, PaymentRequest } from "../domain/payment";
-import { AggregateRepository } from "../mixins/aggregate-repository";
+import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
 import { ChaosMixin } from "../mixins/chaos.mixin";
-import { eventMetadata } from "../mixins/event-metadata";
+import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
-import { Clock, systemClock } from "../lib/clock";
-import { typedText } from "../lib/typed-text";
+import { Clock, systemClock } from "../adapters/clock";
+import { typedText } from "./shared/typed-text";
 
 export interface PaymentsServiceOptions {
   eventStoreUrl: string;

@@ -1,4 +1,4 @@
-import { ServiceSchemaFor } from "../lib/service-schema";
+import { ServiceSchemaFor } from "./shared/service-schema";
 import { Checkpoints } from "../adapters/event-store/checkpoints";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";

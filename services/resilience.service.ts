@@ -1,5 +1,5 @@
 import { Context, ServiceSchema } from "moleculer";
-import { appMetric } from "../mixins/app-metrics";
+import { appMetric } from "../mixins/metrics.mixin";
 import { eventLoopDelayMixin } from "../mixins/event-loop-delay.mixin";
 
 export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";

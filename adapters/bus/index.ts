@@ -1,5 +1,5 @@
-import { AmqpMessageBus, AmqpMessageBusOptions } from "./amqp";
-import { MemoryMessageBus } from "./memory";
+import { AmqpMessageBus, AmqpMessageBusOptions } from "./amqp/bus";
+import { MemoryMessageBus } from "./memory/bus";
 import { MessageBus } from "./port";
 
 export * from "./port";

@@ -4,8 +4,8 @@
  * from RabbitMQ's own primitives; the memory adapter has the same semantics in one process.
  */
 
-import { fullJitter } from "../../lib/full-jitter";
-import type { JsonObject } from "../../lib/json";
+import { fullJitter } from "./full-jitter";
+import type { JsonObject } from "../json";
 
 export type { JsonObject };
 

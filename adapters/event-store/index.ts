@@ -1,4 +1,4 @@
-import { SharedResources } from "../../lib/shared-resources";
+import { SharedResources } from "../shared-resources";
 import { EventStoreDbEventStore, isEventStoreDbUrl } from "./eventstoredb";
 import { MemoryEventStore } from "./memory";
 import { EventStore } from "./port";

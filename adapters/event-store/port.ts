@@ -6,7 +6,7 @@
  * - the global log orders every event of every stream by a position that only grows.
  */
 
-import type { JsonObject } from "../../lib/json";
+import type { JsonObject } from "../json";
 
 export type { JsonObject };
 

@@ -1,5 +1,5 @@
 import type { Pool } from "pg";
-import { inTransaction } from "../../lib/postgres-databases";
+import { inTransaction } from "../postgres-databases";
 
 /**
  * The PostgreSQL event store's schema, as numbered migrations applied in order when a store

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { FSWatcher, watch } from "node:fs";
-import { Checkpointer, checkpointInWorker, openSqlite } from "../../lib/sqlite-file";
+import { Checkpointer, checkpointInWorker, openSqlite } from "../sqlite-file";
 import { AppendSignal } from "./append-signal";
 import { KeptLease } from "./lease";
 import {

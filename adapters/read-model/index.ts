@@ -1,4 +1,4 @@
-import { SharedResources } from "../../lib/shared-resources";
+import { SharedResources } from "../shared-resources";
 import { MemoryReadModelStore } from "./memory";
 import { ReadModelStore } from "./port";
 import { PostgresReadModelStore } from "./postgres";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { DatabaseError, Pool, PoolClient } from "pg";
-import { inTransaction } from "../../lib/postgres-databases";
+import { inTransaction } from "../postgres-databases";
 import type { RecordedEvent } from "../event-store";
 import { StoredRow, aggregateIds, fold } from "./fold";
 import {

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import type { RecordedEvent } from "../event-store";
-import { Checkpointer, checkpointInWorker, openSqlite } from "../../lib/sqlite-file";
+import { Checkpointer, checkpointInWorker, openSqlite } from "../sqlite-file";
 import { StoredRow, aggregateIds, fold } from "./fold";
 import {
   ListRequest,

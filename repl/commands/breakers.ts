@@ -1,4 +1,4 @@
-import { gatherResilience } from "../../services/resilience-report";
+import { gatherResilience } from "../../services/resilience/report";
 import { ReplCommand, UsageError, parseWords } from "../command";
 
 /** The circuit breakers and bulkheads of every node, and the DLQ depth (GET /api/resilience). */

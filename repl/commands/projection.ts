@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { PROJECTIONS, ProjectionName } from "../../projections/catalog";
-import { ProjectionReport } from "../../projections/projection";
+import { PROJECTIONS, ProjectionName } from "../../adapters/read-model/catalog";
+import { ProjectionReport } from "../../adapters/read-model/projection";
 import { UsageError, choiceOption, commandGroup, parseWords } from "../command";
 import { instant } from "../format";
 import { Output } from "../output";

@@ -1,6 +1,6 @@
 import { ChaosReading, ChaosTarget, readChaos } from "../../mixins/chaos.mixin";
 import { Redelivery } from "../orchestrator.service";
-import { ActionCaller, ClusterResilience, gatherResilience } from "../resilience-report";
+import { ActionCaller, ClusterResilience, gatherResilience } from "../resilience/report";
 
 export interface LiveSnapshot {
   at: string;

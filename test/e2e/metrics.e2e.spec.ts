@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ServiceBroker } from "moleculer";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 
 /** The Prometheus reporter's own HTTP server, on the port it was given (0: one it chose). */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 
 const TOKEN = "s3cret-admin-token";
 const ADMIN = { Authorization: `Bearer ${TOKEN}` };

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 
 const TOKEN = "projections-admin-token";

@@ -1,5 +1,5 @@
 import { Context } from "moleculer";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { AppProcess, startAppProcess, stopAppProcess } from "../support/app-process";
 import { OrderLedger, orderLedger } from "../support/order-ledger";
 

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { rabbitMqAnswers, rabbitmqctl } from "../../cluster/rabbitmq-control";
-import { waitFor } from "../../lib/wait-for";
+import { rabbitMqAnswers, rabbitmqctl } from "../../tools/cluster/rabbitmq-control";
+import { waitFor } from "../../tools/wait-for";
 import { ClusterHarness } from "../support/cluster-harness";
 import { RABBITMQ_URL } from "../support/rabbitmq";
 

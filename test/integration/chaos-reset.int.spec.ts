@@ -2,7 +2,7 @@ import { Errors } from "moleculer";
 import { configureChaos } from "../../mixins/chaos.mixin";
 import { ResilienceReport } from "../../services/resilience.service";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 
 /** The most chaos may add (the config's bound): ten minutes. */
 const TEN_MINUTES_MS = "600000";

@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CLUSTER_NODES } from "../../cluster/nodes";
+import { CLUSTER_NODES } from "../../tools/cluster/nodes";
 import { ClusterHarness } from "../support/cluster-harness";
-import { rabbitMqAnswers, rabbitmqctl } from "../../cluster/rabbitmq-control";
+import { rabbitMqAnswers, rabbitmqctl } from "../../tools/cluster/rabbitmq-control";
 import { RABBITMQ_URL } from "../support/rabbitmq";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 
 /** Redelivery that outlasts a node restart or a broker restart: nothing may reach the DLQ here. */
 const PATIENT_BUS = { BUS_RETRY_ATTEMPTS: "30", BUS_RETRY_BASE_MS: "50", BUS_RETRY_MAX_MS: "1000" };

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Errors } from "moleculer";
 import { MessageBus } from "../../adapters/bus";
 import { NO_STREAM, RecordedEvent } from "../../adapters/event-store";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ANY, EventStore, NO_STREAM, RecordedEvent, STREAM_EXISTS, StreamNotFound, WrongExpectedRevision } from "../../adapters/event-store";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { eventStoreFixtures } from "../support/event-stores";
 import { anEvent, metadata, uniqueStream } from "../support/events";
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DeadLetter, Delivery, HandBack, MAX_STACK_LENGTH, MessageBus, OutgoingMessage, RetryPolicy } from "../../adapters/bus";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { amqpFixture, memoryFixture, messageBusFixtures, runsOnRabbitMq } from "../support/message-buses";
 import { RABBITMQ_URL, closeConnectionsNamed, rabbitmqctl } from "../support/rabbitmq";
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { timeOrderedUuid } from "../../lib/ids";
+import { timeOrderedUuid } from "../../services/shared/ids";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

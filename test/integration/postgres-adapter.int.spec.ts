@@ -3,7 +3,7 @@ import { Client, Pool, QueryResultRow } from "pg";
 import { NO_STREAM, RecordedEvent } from "../../adapters/event-store";
 import { DuplicateEventId, PostgresEventStore } from "../../adapters/event-store/postgres";
 import { MIGRATIONS, POSITION_SHIFT, applyMigrations } from "../../adapters/event-store/postgres-schema";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { anEvent, uniqueStream } from "../support/events";
 

@@ -3,9 +3,9 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { EventStore, NO_STREAM } from "../../adapters/event-store";
 import { MemoryReadModelStore } from "../../adapters/read-model/memory";
 import { Order } from "../../domain/order";
-import { ORDERS_VIEW } from "../../projections/orders";
-import { Projection, ProjectionReport } from "../../projections/projection";
-import { Projector } from "../../projections/projector";
+import { ORDERS_VIEW } from "../../adapters/read-model/orders-view";
+import { Projection, ProjectionReport } from "../../adapters/read-model/projection";
+import { Projector } from "../../adapters/read-model/projector";
 import { metadata } from "../support/events";
 import { OpenReadModel, readModelFixtures } from "../support/read-models";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { NO_STREAM } from "../../adapters/event-store";
-import { Projector } from "../../projections/projector";
-import { ORDERS_VIEW } from "../../projections/orders";
+import { Projector } from "../../adapters/read-model/projector";
+import { ORDERS_VIEW } from "../../adapters/read-model/orders-view";
 import { metadata } from "../support/events";
 import { OpenReadModel, readModelFixtures } from "../support/read-models";
 

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { EventStore, NO_STREAM, RecordedEvent } from "../../adapters/event-store";
 import { RebuildLost, RebuildRunning, View, ViewDefinition } from "../../adapters/read-model";
 import { Order, OrderEvent } from "../../domain/order";
-import { ORDERS_VIEW } from "../../projections/orders";
-import { Projector } from "../../projections/projector";
+import { ORDERS_VIEW } from "../../adapters/read-model/orders-view";
+import { Projector } from "../../adapters/read-model/projector";
 import { metadata } from "../support/events";
 import { OpenReadModel, readModelFixtures } from "../support/read-models";
 

@@ -16,7 +16,7 @@ import { MessageBus, createMessageBus } from "../../adapters/bus";
 import { EventStore, NO_STREAM } from "../../adapters/event-store";
 import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { MAIN } from "../support/app-process";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { anEvent } from "../support/events";

@@ -10,13 +10,13 @@ import { EventData, EventStore, NO_STREAM, acquireEventStore, releaseEventStore 
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
-import { MemoryMessageBus } from "../../adapters/bus/memory";
+import { MemoryMessageBus } from "../../adapters/bus/memory/bus";
 import { relayService } from "../../services/relay.service";
 import { OutboxRelay } from "../../services/relay/outbox-relay";
 import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
 import { anEvent } from "../support/events";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { PublishProbe } from "../support/publish-probe";
 
 const MAIN = join(__dirname, "..", "..", "dist", "main.js");

@@ -5,7 +5,7 @@ import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
 import { ResilienceReport } from "../../services/resilience.service";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 
 const ATTEMPTS = 4;
 const BASE_MS = 60;

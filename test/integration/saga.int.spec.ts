@@ -6,7 +6,7 @@ import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
 import { ServiceName } from "../../services";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp, typesOf } from "../support/embedded-app";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 
 const placement = (customerId: string, unitPrice = 1250) => ({
   customerId,

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { deleteRabbitMqObjects } from "../../cluster/rabbitmq-control";
-import { formatLedger, runSoak } from "../../cluster/soak";
+import { deleteRabbitMqObjects } from "../../tools/cluster/rabbitmq-control";
+import { formatLedger, runSoak } from "../../tools/soak/soak";
 import { freePort } from "../support/free-port";
 import { createTestDatabase, runsOnPostgres } from "../support/event-stores";
 import { RABBITMQ_URL } from "../support/rabbitmq";

@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NO_STREAM } from "../../adapters/event-store";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
-import { WAL_CAP_BYTES, checkpointInWorker, openSqlite } from "../../lib/sqlite-file";
-import { waitFor } from "../../lib/wait-for";
+import { WAL_CAP_BYTES, checkpointInWorker, openSqlite } from "../../adapters/sqlite-file";
+import { waitFor } from "../../tools/wait-for";
 import { anEvent, uniqueStream } from "../support/events";
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Context, ServiceBroker } from "moleculer";
 import { loadConfig } from "../../config";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { PromptlyReconnectingAmqp, brokerOptions, transporterOptions } from "../../moleculer.config";
 import { RABBITMQ_URL, closeConnectionsNamed, deleteRabbitMqObjects } from "../support/rabbitmq";
 

@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { freePort } from "./free-port";
 
 /** The compiled entry point of `npm start`: `npm test` (npm run compile) writes it before jest runs. */

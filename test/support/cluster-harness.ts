@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventLogQueries } from "../../cluster/event-log-queries";
-import { LocalCluster } from "../../cluster/local-cluster";
-import { OrderClient } from "../../cluster/order-client";
+import { EventLogQueries } from "../../tools/cluster/event-log-queries";
+import { LocalCluster } from "../../tools/cluster/local-cluster";
+import { OrderClient } from "../../tools/cluster/order-client";
 import { RABBITMQ_URL, deleteRabbitMqObjects } from "./rabbitmq";
-import { waitFor } from "../../lib/wait-for";
+import { waitFor } from "../../tools/wait-for";
 import { freePort } from "./free-port";
 
 const ROOT = join(__dirname, "..", "..");

@@ -7,7 +7,7 @@ import { EventStoreDbEventStore, isEventStoreDbUrl } from "../../adapters/event-
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
-import { ScratchDatabase, createScratchDatabase } from "../../lib/postgres-databases";
+import { ScratchDatabase, createScratchDatabase } from "../../adapters/postgres-databases";
 import { startEventStoreDbFake } from "./esdb-fake";
 
 /** The PostgreSQL server on which each test run creates (and drops) a database of its own. */

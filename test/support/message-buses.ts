@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { MessageBus } from "../../adapters/bus";
-import { AmqpMessageBus } from "../../adapters/bus/amqp";
+import { AmqpMessageBus } from "../../adapters/bus/amqp/bus";
 import { BusLogger } from "../../adapters/bus/logger";
-import { MemoryMessageBus } from "../../adapters/bus/memory";
+import { MemoryMessageBus } from "../../adapters/bus/memory/bus";
 import { RABBITMQ_URL, deleteRabbitMqObjects, rabbitMqIsReachable } from "./rabbitmq";
 
 export interface TestBusOptions {

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { connect } from "amqplib";
-import { deleteRabbitMqObjects, rabbitmqctl } from "../../cluster/rabbitmq-control";
+import { deleteRabbitMqObjects, rabbitmqctl } from "../../tools/cluster/rabbitmq-control";
 
 export const RABBITMQ_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 

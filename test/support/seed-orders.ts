@@ -3,9 +3,9 @@ import { NO_STREAM } from "../../adapters/event-store";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { SqliteReadModelStore } from "../../adapters/read-model/sqlite";
-import { DEAD_LETTERS_VIEW } from "../../projections/dead-letters";
-import { ORDERS_VIEW } from "../../projections/orders";
-import { Projection } from "../../projections/projection";
+import { DEAD_LETTERS_VIEW } from "../../adapters/read-model/dead-letters-view";
+import { ORDERS_VIEW } from "../../adapters/read-model/orders-view";
+import { Projection } from "../../adapters/read-model/projection";
 import { metadata } from "./events";
 
 /** Appends asked for at once: the SQLite store writes them in one transaction (group commit). */

@@ -1,7 +1,7 @@
 import { WrongExpectedRevision } from "../../adapters/event-store";
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import type { Decider } from "../../domain/decider";
-import { AggregateRepository } from "../../mixins/aggregate-repository";
+import { AggregateRepository } from "../../adapters/event-store/aggregate-repository";
 import { metadata } from "../support/events";
 
 type CounterEvent = { type: "Incremented"; data: { by: number } };

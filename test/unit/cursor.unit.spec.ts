@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { CursorCodec, InvalidCursor } from "../../projections/cursor";
+import { CursorCodec, InvalidCursor } from "../../adapters/read-model/cursor";
 
 describe("list cursors", () => {
   const secret = randomBytes(32);

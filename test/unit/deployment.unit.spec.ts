@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "js-yaml";
-import { CLUSTER_NODES } from "../../cluster/nodes";
+import { CLUSTER_NODES } from "../../tools/cluster/nodes";
 import { loadConfig } from "../../config";
 import { serviceFactories } from "../../services";
 
@@ -132,7 +132,7 @@ describe("Node", () => {
   });
 
   it("starts every child process on the Node of its parent, never on a `node` found on PATH", () => {
-    const sources = ["adapters", "bench", "cluster", "repl", "scripts", "services", "test"].flatMap((dir) =>
+    const sources = ["adapters", "repl", "services", "tools", "test"].flatMap((dir) =>
       readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
         .filter((file) => file.endsWith(".ts"))
         .map((file) => join(dir, file)),

@@ -1,6 +1,6 @@
 import { ActionSchema, BrokerOptions, Errors, METRIC, ServiceBroker, ServiceSchema, Span } from "moleculer";
 import { retryDelay } from "../../adapters/bus/port";
-import { fullJitter } from "../../lib/full-jitter";
+import { fullJitter } from "../../adapters/bus/full-jitter";
 import { JitteredRetryMiddleware, JitteredRetryOptions, isUndelivered, jitteredDelay } from "../../middlewares/jittered-retry";
 
 const policy = { retries: 3, delayMs: 100, maxDelayMs: 300, factor: 2 };

@@ -1,0 +1,167 @@
+import { RetryPolicy } from "./adapters/bus/port";
+
+/**
+ * Everything the environment can set, read once, with the defaults of embedded mode.
+ * `.env.example` lists the same variables.
+ */
+export interface AppConfig {
+  port: number;
+  /** Address the REST gateway binds. */
+  host: string;
+  /** Which services this node runs; all of them when unset. */
+  services: string[] | undefined;
+  transporter: string | undefined;
+  nodeId: string | undefined;
+  logLevel: string;
+  /** Port of the Prometheus reporter's /metrics (0: any free port); PORT + 30 by default. */
+  metricsPort: number;
+  /** Origins that get CORS headers and whose preflights are answered; none (CORS off) by default. */
+  corsOrigins: string[];
+  /** Dashboard feeds (GET /api/live) open at once; one more is a 503. */
+  liveMaxClients: number;
+  eventStoreUrl: string;
+  /**
+   * Where the read models (order list, DLQ list) live: by default the event store's own
+   * database (memory, SQLite, PostgreSQL); required with kurrentdb:// (sqlite: or postgres:).
+   */
+  readModelUrl: string | undefined;
+  /** amqp://... for RabbitMQ; "memory:" (the in-process bus) when AMQP_URL is unset. */
+  busUrl: string;
+  /** Prefix of every exchange and queue (BUS_NAMESPACE). */
+  busNamespace: string;
+  busRetry: RetryPolicy;
+  /** Messages one consumer handles at once. */
+  busPrefetch: number;
+  /**
+   * How long the relay waits for new events when no append woke it: a fallback for a missed
+   * wake (PostgreSQL LISTEN/NOTIFY, SQLite's file watched, in-process signals). EventStoreDB
+   * has no wake across processes, so there it is the relay's poll.
+   */
+  relayPollMs: number;
+  antifraud: { maxTotal: number; blocklist: string[]; chaos: ChaosSettings };
+  payments: { limit: number; chaos: ChaosSettings };
+  resilience: ResilienceConfig;
+  /** Bearer token of admin routes (chaos, DLQ changes); generated at start when unset. */
+  adminToken: string | undefined;
+}
+
+export type ChaosMode = "error" | "timeout";
+
+export interface ChaosSettings {
+  /** Share of calls that fail, 0..1. */
+  failureRate: number;
+  /** Added to every call, in ms. */
+  latencyMs: number;
+  /** How a call fails: a retryable error, or no answer until the caller times out. */
+  mode: ChaosMode;
+}
+
+export interface ResilienceConfig {
+  requestTimeoutMs: number;
+  retry: { retries: number; delayMs: number; maxDelayMs: number; factor: number };
+  breaker: { threshold: number; minRequestCount: number; windowTimeS: number; halfOpenTimeMs: number };
+  bulkhead: { concurrency: number; maxQueueSize: number };
+}
+
+/** METRICS_PORT's default sits this far above PORT: 3030 beside 3000, and a second `npm start` on another PORT gets its own. */
+const METRICS_PORT_OFFSET = 30;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const port = integer(env, "PORT", 3000, 0, 65535);
+  const eventStoreUrl = env.EVENT_STORE_URL || "sqlite:./data/events.db";
+  return {
+    port,
+    host: env.HOST || "0.0.0.0",
+    services: list(env.SERVICES),
+    transporter: env.TRANSPORTER || undefined,
+    nodeId: env.NODE_ID || undefined,
+    logLevel: env.LOG_LEVEL || "info",
+    // PORT=0 (any free port) gets any free metrics port too.
+    metricsPort: integer(env, "METRICS_PORT", port === 0 ? 0 : Math.min(port + METRICS_PORT_OFFSET, 65535), 0, 65535),
+    corsOrigins: origins(env.CORS_ORIGINS),
+    liveMaxClients: integer(env, "LIVE_MAX_CLIENTS", 100, 1, 10_000),
+    eventStoreUrl,
+    readModelUrl: env.READ_MODEL_URL || undefined,
+    busUrl: env.AMQP_URL || "memory:",
+    busNamespace: env.BUS_NAMESPACE || "glitchbuster",
+    busRetry: {
+      attempts: integer(env, "BUS_RETRY_ATTEMPTS", 5, 1, 100),
+      baseMs: integer(env, "BUS_RETRY_BASE_MS", 200, 1, 3_600_000),
+      maxMs: integer(env, "BUS_RETRY_MAX_MS", 10_000, 1, 86_400_000),
+    },
+    busPrefetch: integer(env, "BUS_PREFETCH", 20, 1, 10_000),
+    relayPollMs: integer(env, "RELAY_POLL_MS", /^(esdb|kurrentdb)(\+discover)?:\/\//.test(eventStoreUrl) ? 20 : 1000, 1, 60_000),
+    antifraud: {
+      maxTotal: integer(env, "ANTIFRAUD_MAX_TOTAL", 1_000_000, 0, Number.MAX_SAFE_INTEGER),
+      blocklist: list(env.ANTIFRAUD_BLOCKLIST) ?? [],
+      chaos: chaos(env, "ANTIFRAUD"),
+    },
+    payments: {
+      limit: integer(env, "PAYMENTS_LIMIT", 500_000, 0, Number.MAX_SAFE_INTEGER),
+      chaos: chaos(env, "PAYMENTS"),
+    },
+    resilience: {
+      requestTimeoutMs: integer(env, "REQUEST_TIMEOUT_MS", 2000, 0, 600_000),
+      retry: {
+        retries: integer(env, "RETRY_RETRIES", 2, 0, 100),
+        delayMs: integer(env, "RETRY_DELAY_MS", 100, 0, 600_000),
+        maxDelayMs: integer(env, "RETRY_MAX_DELAY_MS", 1000, 0, 600_000),
+        factor: number(env, "RETRY_FACTOR", 2, 1, 10),
+      },
+      breaker: {
+        threshold: number(env, "BREAKER_THRESHOLD", 0.5, 0, 1),
+        minRequestCount: integer(env, "BREAKER_MIN_REQUESTS", 10, 1, 1_000_000),
+        windowTimeS: integer(env, "BREAKER_WINDOW_S", 10, 1, 86_400),
+        halfOpenTimeMs: integer(env, "BREAKER_HALF_OPEN_MS", 5000, 1, 3_600_000),
+      },
+      bulkhead: {
+        concurrency: integer(env, "BULKHEAD_CONCURRENCY", 20, 1, 10_000),
+        maxQueueSize: integer(env, "BULKHEAD_MAX_QUEUE", 200, 0, 1_000_000),
+      },
+    },
+    adminToken: env.ADMIN_TOKEN || undefined,
+  };
+}
+
+function chaos(env: NodeJS.ProcessEnv, prefix: string): ChaosSettings {
+  const mode = env[`${prefix}_CHAOS_MODE`] || "error";
+  if (mode !== "error" && mode !== "timeout") throw new Error(`${prefix}_CHAOS_MODE=${mode}: expected error or timeout`);
+  return {
+    failureRate: number(env, `${prefix}_CHAOS_FAILURE_RATE`, 0, 0, 1),
+    latencyMs: integer(env, `${prefix}_CHAOS_LATENCY_MS`, 0, 0, 600_000),
+    mode,
+  };
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`${name}=${raw}: expected a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** CORS_ORIGINS: a comma list of origins as browsers send them (scheme://host[:port]), compared exactly. */
+function origins(raw: string | undefined): string[] {
+  const listed = list(raw) ?? [];
+  for (const origin of listed) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new Error(`CORS_ORIGINS: ${origin} is not an origin (scheme://host[:port], no path)`);
+  }
+  return listed;
+}
+
+function list(raw: string | undefined): string[] | undefined {
+  if (!raw) return undefined;
+  return raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = number(env, name, fallback, min, max);
+  if (!Number.isInteger(value)) throw new Error(`${name}=${env[name]}: expected an integer`);
+  return value;
+}
