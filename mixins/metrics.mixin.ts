@@ -1,4 +1,4 @@
-import { MetricRegistry, ServiceBroker } from "moleculer";
+import { MetricRegistry, ServiceBroker, ServiceSchema } from "moleculer";
 
 /**
  * GlitchBuster's own metrics, beside Moleculer's (requests, breakers, bulkheads): the
@@ -49,8 +49,25 @@ export type AppMetric = keyof typeof APP_METRICS;
 /** Registers a metric once per broker (registering again would reset it) and gives its name. */
 export function appMetric(broker: ServiceBroker, metric: AppMetric): string {
   const definition = APP_METRICS[metric];
-  if (!broker.metrics.getMetric(definition.name)) register(broker.metrics, definition);
+  if (!broker.metrics.getMetric(definition.name)) {
+    register(broker.metrics, definition);
+    // A series appears on its first value: an unlabelled counter starts at 0, a gauge waits for its first reading.
+    if (definition.type === "counter" && !("labelNames" in definition)) broker.metrics.increment(definition.name, undefined, 0);
+  }
   return definition.name;
+}
+
+/**
+ * Registers, when the service is created, the metrics it records: Prometheus then shows an
+ * unlabelled counter at 0 from the node's start, not only after its first increment, so that
+ * `rate()` and an alert on "no orders created" see the series before anything happened.
+ */
+export function MetricsMixin(metrics: readonly AppMetric[]): Partial<ServiceSchema> {
+  return {
+    created() {
+      for (const metric of metrics) appMetric(this.broker, metric);
+    },
+  };
 }
 
 type MetricOptions = MetricRegistry.CounterMetricOptions | MetricRegistry.GaugeMetricOptions | MetricRegistry.HistogramMetricOptions;

@@ -10,7 +10,7 @@ import { nameBasedUuid } from "./shared/ids";
 import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
 import { AggregateRepository, Loaded } from "../adapters/event-store/aggregate-repository";
-import { appMetric } from "../mixins/metrics.mixin";
+import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "./shared/event-metadata";
@@ -141,6 +141,7 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
       ProjectionMixin({ name: "dead-letters", definition: DEAD_LETTERS_VIEW, eventStoreUrl, readModelUrl }),
       BusMixin(bus),
       DomainErrorsMixin(STATUS_OF),
+      MetricsMixin(["dlqDepth"]),
     ],
 
     events: {

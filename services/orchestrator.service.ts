@@ -8,7 +8,7 @@ import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
 import * as sagaDecider from "../domain/order-saga";
 import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
 import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
-import { appMetric } from "../mixins/metrics.mixin";
+import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -80,7 +80,12 @@ export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const s
 export function orchestratorService({ eventStoreUrl, bus, consume, clock = systemClock }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
   return {
     name: "orchestrator",
-    mixins: [EventStoreMixin({ url: eventStoreUrl }), BusMixin(bus), DomainErrorsMixin({ SAGA_NOT_FOUND: 404 })],
+    mixins: [
+      EventStoreMixin({ url: eventStoreUrl }),
+      BusMixin(bus),
+      DomainErrorsMixin({ SAGA_NOT_FOUND: 404 }),
+      MetricsMixin(["busRedeliveries", "sagasFinished", "sagaDuration"]),
+    ],
 
     events: {
       // The breakers that count are this node's: they guard the calls this orchestrator makes.

@@ -5,7 +5,7 @@ import * as orderDecider from "../domain/order";
 import { ORDER_LIMITS, OrderCommand, OrderErrorCode, OrderEvent, OrderLine, Order } from "../domain/order";
 import { canonicalDigest, nameBasedUuid, timeOrderedUuid } from "./shared/ids";
 import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
-import { appMetric } from "../mixins/metrics.mixin";
+import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -96,6 +96,7 @@ export function ordersService({ eventStoreUrl, readModelUrl, clock = systemClock
       EventStoreMixin({ url: eventStoreUrl }),
       ProjectionMixin({ name: "orders", definition: ORDERS_VIEW, eventStoreUrl, readModelUrl }),
       DomainErrorsMixin(STATUS_OF),
+      MetricsMixin(["ordersCreated"]),
     ],
 
     actions: {

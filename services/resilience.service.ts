@@ -1,5 +1,5 @@
 import { Context, ServiceSchema } from "moleculer";
-import { appMetric } from "../mixins/metrics.mixin";
+import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { eventLoopDelayMixin } from "../mixins/event-loop-delay.mixin";
 
 export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";
@@ -60,7 +60,7 @@ interface BreakerEvent {
 export function resilienceService(): ServiceSchema {
   return {
     name: "resilience",
-    mixins: [eventLoopDelayMixin()],
+    mixins: [eventLoopDelayMixin(), MetricsMixin(["breakerStateChanges", "eventLoopDelayP99", "eventLoopDelayMax"])],
     actions: {
       report: {
         visibility: "public",

@@ -20,6 +20,11 @@ describe("Prometheus metrics (embedded app)", () => {
   });
   afterAll(() => app.stop());
 
+  it("shows the orders counter at 0 before the first order, so that rate() sees the series from the start", async () => {
+    const body = await (await fetch(metricsUrl(app.broker))).text();
+    expect(body).toMatch(/^glitchbuster_orders_created_total\{[^}]*\} 0$/m);
+  });
+
   it("counts orders created and sagas finished by outcome, with their duration, beside Moleculer's own", async () => {
     const confirmed = await app.broker.call<{ id: string }, object>("orders.create", {
       customerId: "alice",
