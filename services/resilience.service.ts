@@ -1,17 +1,7 @@
 import { Context, ServiceSchema } from "moleculer";
 import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { eventLoopDelayMixin } from "../mixins/event-loop-delay.mixin";
-
-export type BreakerState = "closed" | "open" | "half-open" | "half-open-wait";
-
-export interface BreakerReport {
-  /** The node the breaker guards calls to, and the action. */
-  endpoint: { nodeID: string; action: string };
-  state: BreakerState;
-  /** Calls and failures counted in the current window. */
-  count: number;
-  failures: number;
-}
+import { BreakerReport, breakersOf } from "./resilience/breakers";
 
 export interface BulkheadReport {
   action: string;
@@ -24,21 +14,6 @@ export interface ResilienceReport {
   breakers: BreakerReport[];
   bulkheads: BulkheadReport[];
 }
-
-/** Moleculer's circuit breaker state store (broker.CircuitBreakerStore, the same in 0.14 and 0.15), as far as we read it. */
-interface BreakerStoreItem {
-  ep: { id: string; action: { name: string } };
-  state: "close" | "open" | "half_open" | "half_open_wait";
-  count: number;
-  failures: number;
-}
-
-const STATE_NAMES: Record<BreakerStoreItem["state"], BreakerState> = {
-  close: "closed",
-  open: "open",
-  half_open: "half-open",
-  half_open_wait: "half-open-wait",
-};
 
 interface GaugeValue {
   labels: { action?: string };
@@ -65,8 +40,6 @@ export function resilienceService(): ServiceSchema {
       report: {
         visibility: "public",
         handler(): ResilienceReport {
-          // The breaker middleware exposes its store on the broker, outside the typings.
-          const store = Reflect.get(this.broker, "CircuitBreakerStore") as Map<string, BreakerStoreItem> | undefined;
           const gauge = (name: string): GaugeValue[] =>
             (this.broker.metrics.getMetric(name)?.snapshot() ?? []).flatMap((entry) =>
               "value" in entry ? [{ labels: entry.labels as GaugeValue["labels"], value: entry.value as number }] : [],
@@ -74,12 +47,7 @@ export function resilienceService(): ServiceSchema {
           const queued = new Map(gauge("moleculer.request.bulkhead.queue.size").map((entry) => [entry.labels.action, entry.value]));
           return {
             nodeID: this.broker.nodeID,
-            breakers: [...(store?.values() ?? [])].map((item) => ({
-              endpoint: { nodeID: item.ep.id, action: item.ep.action.name },
-              state: STATE_NAMES[item.state],
-              count: item.count,
-              failures: item.failures,
-            })),
+            breakers: breakersOf(this.broker),
             bulkheads: gauge("moleculer.request.bulkhead.inflight").map((entry) => ({
               action: entry.labels.action ?? "?",
               inFlight: entry.value,

@@ -1,15 +1,10 @@
 import { ServiceBroker } from "moleculer";
 import { BusLogger } from "../../adapters/bus/logger";
 import { Consumer } from "../../adapters/bus/port";
+import { breakersOf } from "../resilience/breakers";
 
 /** What this node's circuit breakers let through to an action. */
 export type BreakerGate = "closed" | "half-open" | "open";
-
-/** Moleculer's circuit breaker store (broker.CircuitBreakerStore, 0.14 and 0.15), as far as we read it. */
-interface BreakerStoreItem {
-  ep: { action: { name: string } };
-  state: "close" | "open" | "half_open" | "half_open_wait";
-}
 
 /**
  * The breakers of this node's calls to `action`, one per endpoint: "closed" when one of them
@@ -19,10 +14,11 @@ interface BreakerStoreItem {
  * (half-opened after halfOpenTime, closed or opened after the trial).
  */
 export function breakerGate(broker: ServiceBroker, action: string): BreakerGate {
-  const store = Reflect.get(broker, "CircuitBreakerStore") as Map<string, BreakerStoreItem> | undefined;
-  const states = [...(store?.values() ?? [])].filter((item) => item.ep.action.name === action).map((item) => item.state);
-  if (states.length === 0 || states.includes("close")) return "closed";
-  if (states.includes("half_open")) return "half-open";
+  const states = breakersOf(broker)
+    .filter((breaker) => breaker.endpoint.action === action)
+    .map((breaker) => breaker.state);
+  if (states.length === 0 || states.includes("closed")) return "closed";
+  if (states.includes("half-open")) return "half-open";
   return "open";
 }
 

@@ -1,5 +1,6 @@
 import { CallingOptions } from "moleculer";
-import { BreakerReport, BulkheadReport, ResilienceReport } from "../resilience.service";
+import { BulkheadReport, ResilienceReport } from "../resilience.service";
+import { BreakerReport } from "./breakers";
 
 /** What calls actions: a Context inside an action, the broker itself in the REPL. */
 export interface ActionCaller {

@@ -1,5 +1,6 @@
 import { Errors, ServiceBroker } from "moleculer";
 import { breakerGate } from "../../services/orchestrator/kill-switch";
+import { breakersOf } from "../../services/resilience/breakers";
 
 /** Reads the gate from Moleculer's own circuit breaker, driven through its states for real. */
 describe("breakerGate reads Moleculer's circuit breaker", () => {
@@ -49,5 +50,16 @@ describe("breakerGate reads Moleculer's circuit breaker", () => {
     await expect(trial).resolves.toBe("ok");
     expect(breakerGate(broker, "participant.work")).toBe("closed");
     expect(breakerGate(broker, "nobody.called")).toBe("closed");
+    expect(breakersOf(broker)).toEqual([{ endpoint: { nodeID: broker.nodeID, action: "participant.work" }, state: "closed", count: 0, failures: 0 }]);
+  });
+
+  it("fails loudly on a store it does not know, rather than taking every breaker for closed", () => {
+    const store = Reflect.get(broker, "CircuitBreakerStore") as Map<string, unknown>;
+    store.set("renamed", { endpoint: { id: broker.nodeID }, status: "CLOSED" });
+    try {
+      expect(() => breakerGate(broker, "participant.work")).toThrow("a shape this code does not know");
+    } finally {
+      store.delete("renamed");
+    }
   });
 });
