@@ -5,6 +5,7 @@ import ApiGateway, { ApiSettingsSchema } from "moleculer-web";
 import { ChaosSettings } from "../config";
 import { CHAOS_MODES, CHAOS_TARGETS, ChaosTarget, MAX_CHAOS_LATENCY_MS, configureChaos, readChaos } from "../mixins/chaos.mixin";
 import { timeOrderedUuid } from "./shared/ids";
+import { Clock, systemClock } from "../adapters/clock";
 import { projectRoot } from "./api/project-root";
 import { ServiceSchemaFor } from "./shared/service-schema";
 import { AdminToken } from "./api/admin-token";
@@ -27,6 +28,8 @@ export interface ApiServiceOptions {
   corsOrigins: readonly string[];
   /** LIVE_MAX_CLIENTS. */
   liveMaxClients: number;
+  /** Where the gateway reads the time (order ids, the live snapshot's stamp). */
+  clock?: Clock;
 }
 
 type GatewayRequest = IncomingMessage & { $alias?: { action?: string }; $params?: Record<string, unknown> };
@@ -63,7 +66,14 @@ interface HealthCheck {
 const routeMiddlewares = [commandsTakeTheirBodyOnly, ...jsonBody];
 const commonRoute = { path: API_PATH, mappingPolicy: "restrict", bodyParsers: false, use: routeMiddlewares } as const;
 
-export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }: ApiServiceOptions): ServiceSchemaFor<ApiThis, ApiSettingsSchema> {
+export function apiService({
+  port,
+  ip,
+  adminToken,
+  corsOrigins,
+  liveMaxClients,
+  clock = systemClock,
+}: ApiServiceOptions): ServiceSchemaFor<ApiThis, ApiSettingsSchema> {
   return {
     name: "api",
     mixins: [ApiGateway],
@@ -85,7 +95,7 @@ export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }
             const key = req.headers["idempotency-key"];
             if (typeof key === "string") req.$params.idempotencyKey = key;
             // Without the client's key, the id of the order, chosen once per HTTP request (see CreateOrderMeta).
-            else ctx.meta.orderId = timeOrderedUuid();
+            else ctx.meta.orderId = timeOrderedUuid(clock.now().getTime());
           },
           onAfterCall(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: { id?: string }) {
             if (req.$alias?.action === "orders.create" && data?.id) {
@@ -191,7 +201,7 @@ export function apiService({ port, ip, adminToken, corsOrigins, liveMaxClients }
       this.liveFeed = new LiveFeed({
         maxClients: liveMaxClients,
         intervalMs: LIVE_INTERVAL_MS,
-        snapshot: () => liveSnapshot(this.broker),
+        snapshot: () => liveSnapshot(this.broker, clock),
         onError: (error) => this.logger.warn(`live snapshot failed: ${error.message}`),
       });
       this.adminToken = AdminToken.fromEnvironment(adminToken, (generated) =>

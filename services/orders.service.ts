@@ -134,7 +134,7 @@ export function ordersService({ eventStoreUrl, readModelUrl, clock = systemClock
             return order;
           };
           if (idempotencyKey === undefined) {
-            const id = ctx.meta.orderId ?? timeOrderedUuid();
+            const id = ctx.meta.orderId ?? timeOrderedUuid(clock.now().getTime());
             try {
               return counted(await create(id));
             } catch (error) {

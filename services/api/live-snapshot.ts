@@ -1,3 +1,4 @@
+import { Clock } from "../../adapters/clock";
 import { ChaosReading, ChaosTarget, readChaos } from "../../mixins/chaos.mixin";
 import { Redelivery } from "../orchestrator.service";
 import { ActionCaller, ClusterResilience, gatherResilience } from "../resilience/report";
@@ -20,7 +21,7 @@ interface NodeWithServices {
 const whenUp = <T>(promise: Promise<T>): Promise<T | null> => promise.catch(() => null);
 
 /** What the dashboard shows, read from the cluster once: each part null when its service is down. */
-export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> {
+export async function liveSnapshot(caller: ActionCaller, clock: Clock): Promise<LiveSnapshot> {
   const [orders, resilience, deadLetters, chaos] = await Promise.all([
     whenUp(caller.call<Record<string, number>, object>("orders.stats", {})),
     whenUp(gatherResilience(caller)),
@@ -39,5 +40,5 @@ export async function liveSnapshot(caller: ActionCaller): Promise<LiveSnapshot> 
     .flat()
     .sort((a, b) => b.at.localeCompare(a.at))
     .slice(0, 50);
-  return { at: new Date().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos, redeliveries };
+  return { at: clock.now().toISOString(), orders, resilience, deadLetters: deadLetters?.items ?? null, chaos, redeliveries };
 }

@@ -102,7 +102,8 @@ export class OutboxRelay {
   private lease: Lease | undefined;
   private window: PublishWindow | undefined;
   private saved: bigint | undefined;
-  private savedAt = 0;
+  /** performance.now() of the last save: an interval, which a wall clock's jump must not stretch or cut. */
+  private savedAt = -Infinity;
   private published = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {}
@@ -260,10 +261,10 @@ export class OutboxRelay {
   private async saveCheckpoint(force: boolean): Promise<void> {
     const safe = this.window?.safe;
     if (safe === undefined || (this.saved !== undefined && safe <= this.saved)) return;
-    if (!force && Date.now() - this.savedAt < CHECKPOINT_INTERVAL_MS) return;
+    if (!force && performance.now() - this.savedAt < CHECKPOINT_INTERVAL_MS) return;
     await this.options.checkpoints.save(this.options.name, safe);
     this.saved = safe;
-    this.savedAt = Date.now();
+    this.savedAt = performance.now();
   }
 
   /**

@@ -34,7 +34,7 @@ function canonicalJson(value: unknown): string {
  * revision) takes a new stream's rows on its last pages instead of a random page each: half
  * the CPU of an SQLite append measured here (DESIGN.md §7's "random-UUID indexes").
  */
-export function timeOrderedUuid(now = Date.now()): string {
+export function timeOrderedUuid(now: number): string {
   const bytes = randomBytes(16);
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;

@@ -207,7 +207,7 @@ describe("orders service", () => {
     const createAs = (orderId: string, params: object = placement) => broker.call<OrderView, object>("orders.create", params, { meta: { orderId } });
 
     it("creates the order under the id the gateway chose, and a retry of the call answers the same order, written once", async () => {
-      const orderId = timeOrderedUuid();
+      const orderId = timeOrderedUuid(Date.now());
       const first = await createAs(orderId);
       const retried = await Promise.all(Array.from({ length: 5 }, () => createAs(orderId)));
 
