@@ -11,7 +11,8 @@ import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
 import { AggregateRepository, Loaded } from "../adapters/event-store/aggregate-repository";
 import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
-import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
+import { BusMixin, WithBus } from "../mixins/bus.mixin";
+import type { BusAddress } from "../adapters/bus";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
@@ -23,7 +24,7 @@ export interface DlqServiceOptions {
   eventStoreUrl: string;
   /** READ_MODEL_URL: where the DLQ list lives; chosen from eventStoreUrl when unset. */
   readModelUrl?: string;
-  bus: BusMixinOptions;
+  bus: BusAddress;
   /** Where commands read the time. */
   clock?: Clock;
 }

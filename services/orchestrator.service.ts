@@ -9,7 +9,8 @@ import * as sagaDecider from "../domain/order-saga";
 import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
 import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
 import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
-import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
+import { BusMixin, WithBus } from "../mixins/bus.mixin";
+import type { BusAddress } from "../adapters/bus";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { PaymentAnswer } from "./payments.service";
@@ -19,7 +20,7 @@ import { typedText } from "./shared/typed-text";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;
-  bus: BusMixinOptions;
+  bus: BusAddress;
   consume: ConsumeOptions;
   /** Where commands read the time. */
   clock?: Clock;

@@ -1,12 +1,13 @@
 import { ServiceSchemaFor } from "./shared/service-schema";
 import { Checkpoints } from "../adapters/event-store/checkpoints";
-import { BusMixin, BusMixinOptions, WithBus } from "../mixins/bus.mixin";
+import { BusMixin, WithBus } from "../mixins/bus.mixin";
+import type { BusAddress } from "../adapters/bus";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { OutboxRelay } from "./relay/outbox-relay";
 
 export interface RelayServiceOptions {
   eventStoreUrl: string;
-  bus: BusMixinOptions;
+  bus: BusAddress;
   /** The fallback poll: appends wake the relay, this catches a missed wake (RELAY_POLL_MS). */
   pollMs: number;
   /** Messages published and not yet safe at once: WINDOW_SIZE unless given. */

@@ -6,7 +6,7 @@ import { Errors } from "moleculer";
 import { MessageBus } from "../../adapters/bus";
 import { NO_STREAM, RecordedEvent } from "../../adapters/event-store";
 import { waitFor } from "../../tools/wait-for";
-import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
+import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 
@@ -35,11 +35,11 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     dir = mkdtempSync(join(tmpdir(), "dlq-replay-"));
     env = { ...fixture.env(), ADMIN_TOKEN: TOKEN, EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}` };
     app = await startEmbeddedApp({ env, services: ["api", "dlq"] });
-    bus = acquireBus({ url: app.config.busUrl, namespace: app.config.busNamespace });
+    bus = acquireMessageBus({ url: app.config.busUrl, namespace: app.config.busNamespace });
   });
   afterEach(async () => {
     await app.stop();
-    await releaseBus({ url: app.config.busUrl, namespace: app.config.busNamespace });
+    await releaseMessageBus({ url: app.config.busUrl, namespace: app.config.busNamespace });
     await fixture.cleanUp(app.config.busNamespace, [QUEUE, "nowhere"]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -13,7 +13,7 @@ import { SqliteEventStore } from "../../adapters/event-store/sqlite";
 import { MemoryMessageBus } from "../../adapters/bus/memory/bus";
 import { relayService } from "../../services/relay.service";
 import { OutboxRelay } from "../../services/relay/outbox-relay";
-import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
+import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { RABBITMQ_URL, deleteNamespace } from "../support/rabbitmq";
 import { anEvent } from "../support/events";
 import { waitFor } from "../../tools/wait-for";
@@ -84,7 +84,7 @@ describe("relay service on the memory bus", () => {
     const storeUrl = `memory:${randomUUID()}`;
     const busOptions = { url: "memory:", namespace: `test-${randomUUID()}` };
     const store = acquireEventStore(storeUrl);
-    const bus = acquireBus(busOptions);
+    const bus = acquireMessageBus(busOptions);
     const appended = await appendOrders(store, 5);
     const received: string[] = [];
     const broker = new ServiceBroker({ logger: false });
@@ -107,7 +107,7 @@ describe("relay service on the memory bus", () => {
       expect(received).toEqual(appended.map((event) => event.id));
     } finally {
       await broker.stop();
-      await releaseBus(busOptions);
+      await releaseMessageBus(busOptions);
       await releaseEventStore(storeUrl);
     }
   });

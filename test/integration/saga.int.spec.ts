@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ServiceSchema } from "moleculer";
 import { EventStore, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
-import { acquireBus, releaseBus } from "../../mixins/bus.mixin";
+import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
 import { ServiceName } from "../../services";
 import { busFixtures } from "../support/buses";
@@ -182,7 +182,7 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
     const busOptions = { url: env.AMQP_URL ?? "memory:", namespace: env.BUS_NAMESPACE! };
     // Held by the test, so that the memory store and bus outlive the first broker.
     const store = acquireEventStore(env.EVENT_STORE_URL!);
-    acquireBus(busOptions);
+    acquireMessageBus(busOptions);
     try {
       let fraudChecks = 0;
       const countChecks = { hooks: { before: { check: () => void (fraudChecks += 1) } } };
@@ -202,7 +202,7 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
       expect(steps).toEqual(CONFIRMED);
       expect(fraudChecks).toBe(1);
     } finally {
-      await releaseBus(busOptions);
+      await releaseMessageBus(busOptions);
       await releaseEventStore(env.EVENT_STORE_URL!);
     }
   });
