@@ -1,9 +1,7 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { rabbitMqAnswers, rabbitmqctl } from "../../tools/cluster/rabbitmq-control";
 import { waitFor } from "../../tools/wait-for";
-import { ClusterHarness } from "../support/cluster-harness";
+import { clusterPerTest } from "../support/cluster-harness";
 import { RABBITMQ_URL } from "../support/rabbitmq";
 
 /** How long RabbitMQ's application stays stopped. */
@@ -42,20 +40,10 @@ async function post(baseUrl: string, index: number): Promise<Answer> {
 }
 
 describe("a RabbitMQ restart is not the client's problem", () => {
-  let harness: ClusterHarness | undefined;
-
-  beforeAll(() => {
-    // `npm test` compiles dist/ before jest runs; the nodes are `node dist/main.js`.
-    expect(existsSync(join(__dirname, "..", "..", "dist", "main.js"))).toBe(true);
-  });
-  afterEach(async () => {
-    const codes = await harness?.stop();
-    harness = undefined;
-    if (codes) expect(codes).toEqual(Object.fromEntries(Object.keys(codes).map((name) => [name, 0])));
-  });
+  const clusters = clusterPerTest();
 
   it(`orders posted one after another through a ${STOPPED_MS / 1000} s stop_app/start_app are all answered 201, each makes one order, and all settle`, async () => {
-    harness = await ClusterHarness.start("cluster-broker-restart-client", { LOG_LEVEL: "info", REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) });
+    const harness = await clusters.start("cluster-broker-restart-client", { LOG_LEVEL: "info", REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) });
     const running = harness;
     const answers: Answer[] = [];
     const restart = { done: false };

@@ -1,7 +1,5 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { CLUSTER_NODES } from "../../tools/cluster/nodes";
-import { ClusterHarness } from "../support/cluster-harness";
+import { clusterPerTest } from "../support/cluster-harness";
 import { rabbitMqAnswers, rabbitmqctl } from "../../tools/cluster/rabbitmq-control";
 import { RABBITMQ_URL } from "../support/rabbitmq";
 import { waitFor } from "../../tools/wait-for";
@@ -10,21 +8,10 @@ import { waitFor } from "../../tools/wait-for";
 const PATIENT_BUS = { BUS_RETRY_ATTEMPTS: "30", BUS_RETRY_BASE_MS: "50", BUS_RETRY_MAX_MS: "1000" };
 
 describe("the local cluster: one process per service over RabbitMQ, one SQLite file", () => {
-  let harness: ClusterHarness | undefined;
-
-  beforeAll(() => {
-    // `npm test` compiles dist/ before jest runs; the nodes are `node dist/main.js`.
-    expect(existsSync(join(__dirname, "..", "..", "dist", "main.js"))).toBe(true);
-  });
-  afterEach(async () => {
-    const codes = await harness?.stop();
-    harness = undefined;
-    // Every node shuts down cleanly on SIGTERM.
-    if (codes) expect(codes).toEqual(Object.fromEntries(Object.keys(codes).map((name) => [name, 0])));
-  });
+  const clusters = clusterPerTest();
 
   it(`settles 200 orders through ${CLUSTER_NODES.length} nodes, both orchestrators taking work, no saga step twice`, async () => {
-    harness = await ClusterHarness.start("cluster-200-orders");
+    const harness = await clusters.start("cluster-200-orders");
 
     const ids = await harness.placeOrders(200);
     await harness.waitUntilSettled(ids.length);
@@ -39,7 +26,7 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
 
   it("loses nothing when an orchestrator is killed (-9) mid-run and started again", async () => {
     // Slow payments keep sagas in flight, so that the kill catches some mid-way.
-    harness = await ClusterHarness.start("cluster-kill-orchestrator", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100" });
+    const harness = await clusters.start("cluster-kill-orchestrator", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100" });
     const cluster = harness.cluster;
     const orchestrator = CLUSTER_NODES.find((node) => node.name === "orchestrator-1")!;
 
@@ -56,7 +43,7 @@ describe("the local cluster: one process per service over RabbitMQ, one SQLite f
   });
 
   it("loses nothing across a RabbitMQ restart mid-run: every order placed is settled after recovery", async () => {
-    harness = await ClusterHarness.start("cluster-rabbitmq-restart", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100", LOG_LEVEL: "info" });
+    const harness = await clusters.start("cluster-rabbitmq-restart", { ...PATIENT_BUS, PAYMENTS_CHAOS_LATENCY_MS: "100", LOG_LEVEL: "info" });
     let restarted: Promise<void> | undefined;
 
     const ids = await harness.placeOrders(120, 10, (placed) => {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventLogQueries } from "../../tools/cluster/event-log-queries";
@@ -113,4 +113,22 @@ export class ClusterHarness {
     rmSync(this.dir, { recursive: true, force: true });
     return codes;
   }
+}
+
+/**
+ * For a describe block whose tests each start a cluster: dist/ must be built (`npm test`
+ * compiles it before jest runs; the nodes are `node dist/main.js`), and after each test the
+ * cluster stops and every node must have exited 0 on SIGTERM.
+ */
+export function clusterPerTest(): { start(name: string, env?: Record<string, string>): Promise<ClusterHarness> } {
+  let harness: ClusterHarness | undefined;
+  beforeAll(() => {
+    expect(existsSync(join(ROOT, "dist", "main.js"))).toBe(true);
+  });
+  afterEach(async () => {
+    const codes = await harness?.stop();
+    harness = undefined;
+    if (codes) expect(codes).toEqual(Object.fromEntries(Object.keys(codes).map((name) => [name, 0])));
+  });
+  return { start: async (name, env) => (harness = await ClusterHarness.start(name, env)) };
 }
