@@ -41,8 +41,8 @@ export interface AppConfig {
   antifraud: { maxTotal: number; blocklist: string[]; chaos: ChaosSettings };
   payments: { limit: number; chaos: ChaosSettings };
   resilience: ResilienceConfig;
-  /** Bearer token of admin routes (chaos, DLQ changes); generated at start when unset. */
-  adminToken: string | undefined;
+  /** ADMIN_TOKENS and ADMIN_TOKEN: the Bearer tokens of admin routes, by name; one is generated at start when none is set. */
+  adminTokens: { name: string; token: string }[];
 }
 
 export type ChaosMode = "error" | "timeout";
@@ -119,8 +119,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         maxQueueSize: integer(env, "BULKHEAD_MAX_QUEUE", 200, 0, 1_000_000),
       },
     },
-    adminToken: env.ADMIN_TOKEN || undefined,
+    adminTokens: adminTokens(env),
   };
+}
+
+/** Names are recorded with every admin action: short, and safe in a log line, a header and JSON. */
+const ADMIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+/**
+ * ADMIN_TOKENS=name:token,name:token (the first ":" ends the name) and ADMIN_TOKEN, still
+ * accepted, named "admin". Refused at start: a bad name, an empty token, a name or a token given
+ * twice (a token must name one person).
+ */
+function adminTokens(env: NodeJS.ProcessEnv): { name: string; token: string }[] {
+  const tokens = (list(env.ADMIN_TOKENS) ?? []).map((entry) => {
+    const colon = entry.indexOf(":");
+    if (colon === -1) throw new Error("ADMIN_TOKENS: expected name:token entries, comma separated; an entry has no ':'");
+    return { name: entry.slice(0, colon), token: entry.slice(colon + 1) };
+  });
+  if (env.ADMIN_TOKEN) tokens.push({ name: "admin", token: env.ADMIN_TOKEN });
+  for (const { name, token } of tokens) {
+    if (!ADMIN_NAME.test(name)) throw new Error(`ADMIN_TOKENS: the name ${JSON.stringify(name)} must be 1 to 64 letters, digits, or . _ @ - (not first)`);
+    if (token === "") throw new Error(`ADMIN_TOKENS: the token of ${name} is empty`);
+  }
+  const names = tokens.map((entry) => entry.name);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice) throw new Error(`ADMIN_TOKENS: ${twice} is named twice (ADMIN_TOKEN is named admin)`);
+  if (new Set(tokens.map((entry) => entry.token)).size !== tokens.length) throw new Error("ADMIN_TOKENS: two names share one token");
+  return tokens;
 }
 
 function chaos(env: NodeJS.ProcessEnv, prefix: string): ChaosSettings {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BrokerOptions, Errors, Transporters } from "moleculer";
 import { AppConfig } from "./config";
 import { fullJitter } from "./adapters/bus/full-jitter";
+import { AdminAuditMiddleware } from "./middlewares/admin-audit";
 import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
 
 /**
@@ -26,6 +27,7 @@ function middlewares(config: AppConfig): NonNullable<BrokerOptions["middlewares"
     "Metrics",
     "Debounce",
     "Throttle",
+    AdminAuditMiddleware(),
   ];
 }
 

@@ -8,7 +8,8 @@ import { timeOrderedUuid } from "./shared/ids";
 import { Clock, systemClock } from "../adapters/clock";
 import { projectRoot } from "./api/project-root";
 import { ServiceSchemaFor } from "./shared/service-schema";
-import { AdminToken } from "./api/admin-token";
+import { AdminTokens, NamedToken } from "./api/admin-token";
+import { ADMIN_META_KEY } from "../middlewares/admin-audit";
 import { allowOrigin, answerOptions } from "./api/cors";
 import { toErrorBody } from "./api/http-errors";
 import { commandsTakeTheirBodyOnly, jsonBody } from "./api/json-body";
@@ -22,8 +23,8 @@ export interface ApiServiceOptions {
   port: number;
   /** Address to bind (HOST). */
   ip: string;
-  /** ADMIN_TOKEN; a random one is generated (and printed once) when unset. */
-  adminToken: string | undefined;
+  /** ADMIN_TOKENS and ADMIN_TOKEN, by name; a random one is generated (and printed once) when none is set. */
+  adminTokens: readonly NamedToken[];
   /** CORS_ORIGINS: the only origins that get CORS headers; none by default. */
   corsOrigins: readonly string[];
   /** LIVE_MAX_CLIENTS. */
@@ -39,7 +40,7 @@ interface GatewayMeta {
   $location?: string;
   $responseHeaders?: Record<string, string>;
 }
-type ApiThis = Service & { server: Server; adminToken: AdminToken; liveFeed: LiveFeed };
+type ApiThis = Service & { server: Server; adminTokens: AdminTokens; liveFeed: LiveFeed };
 
 const LIVE_INTERVAL_MS = 1000;
 
@@ -69,7 +70,7 @@ const commonRoute = { path: API_PATH, mappingPolicy: "restrict", bodyParsers: fa
 export function apiService({
   port,
   ip,
-  adminToken,
+  adminTokens,
   corsOrigins,
   liveMaxClients,
   clock = systemClock,
@@ -182,13 +183,14 @@ export function apiService({
         return gatewayHttpHandler.call(this, req, res, next) as unknown;
       },
 
-      authorize(this: ApiThis, _ctx: Context, _route: unknown, req: IncomingMessage) {
+      /** Admin routes: the token names its holder, whom every event the call causes records (services/shared/event-metadata.ts). */
+      authorize(this: ApiThis, ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: IncomingMessage) {
         const header = req.headers.authorization;
         if (!header) throw new Errors.MoleculerClientError("this route needs Authorization: Bearer <admin token>", 401, "UNAUTHORIZED");
         const token = /^Bearer (.+)$/i.exec(header)?.[1];
-        if (!token || !this.adminToken.matches(token)) {
-          throw new Errors.MoleculerClientError("the admin token is not valid", 403, "FORBIDDEN");
-        }
+        const admin = token === undefined ? undefined : this.adminTokens.identify(token);
+        if (admin === undefined) throw new Errors.MoleculerClientError("the admin token is not valid", 403, "FORBIDDEN");
+        ctx.meta[ADMIN_META_KEY] = admin;
       },
     },
 
@@ -204,8 +206,8 @@ export function apiService({
         snapshot: () => liveSnapshot(this.broker, clock),
         onError: (error) => this.logger.warn(`live snapshot failed: ${error.message}`),
       });
-      this.adminToken = AdminToken.fromEnvironment(adminToken, (generated) =>
-        this.logger.warn(`ADMIN_TOKEN is not set: admin routes take this generated token for this run: ${generated}`),
+      this.adminTokens = AdminTokens.fromEnvironment(adminTokens, (generated) =>
+        this.logger.warn(`Neither ADMIN_TOKENS nor ADMIN_TOKEN is set: admin routes take this generated token, named admin, for this run: ${generated}`),
       );
     },
   };

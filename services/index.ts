@@ -17,7 +17,7 @@ export const serviceFactories = {
     apiService({
       port: config.port,
       ip: config.host,
-      adminToken: config.adminToken,
+      adminTokens: config.adminTokens,
       corsOrigins: config.corsOrigins,
       liveMaxClients: config.liveMaxClients,
     }),

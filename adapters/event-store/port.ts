@@ -22,6 +22,8 @@ export interface EventMetadata {
   causationId: string;
   /** ISO-8601 time at which the fact happened, given by the caller (never the store's clock). */
   occurredAt: string;
+  /** The name of the admin whose request caused the event (ADMIN_TOKENS), when an admin route did. */
+  actor?: string;
   /** Adapters store and return any further keys unchanged. */
   [key: string]: unknown;
 }

@@ -1,9 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 import { waitFor } from "../../tools/wait-for";
+import { acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 
 const TOKEN = "s3cret-admin-token";
 const ADMIN = { Authorization: `Bearer ${TOKEN}` };
+/** A second admin, named by ADMIN_TOKENS beside ADMIN_TOKEN (named "admin"). */
+const BOB = { Authorization: "Bearer bobs-own-token-42" };
 const JSON_TYPE = { "Content-Type": "application/json" };
 const placement = { customerId: "c-ops", currency: "EUR", items: [{ productId: "p", quantity: 1, unitPrice: 500 }] };
 
@@ -14,6 +17,7 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
     app = await startEmbeddedApp({
       env: {
         ADMIN_TOKEN: TOKEN,
+        ADMIN_TOKENS: "bob:bobs-own-token-42",
         BUS_RETRY_ATTEMPTS: "2",
         BUS_RETRY_BASE_MS: "10",
         BUS_RETRY_MAX_MS: "20",
@@ -132,7 +136,7 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
         body: { status: "dead", message: { topic: "OrderCreated", originQueue: "orchestrator", payload: { data: { orderId: first!.orderId } } } },
       });
 
-      const purged = await call("DELETE", `/dlq/${first!.id}`, { reason: "test order, not worth replaying" }, ADMIN);
+      const purged = await call("DELETE", `/dlq/${first!.id}`, { reason: "test order, not worth replaying" }, BOB);
       expect(purged).toMatchObject({ status: 200, body: { id: first!.id, status: "purged" } });
       expect((await call("GET", `/dlq/${first!.id}`)).body.purge).toEqual({ reason: "test order, not worth replaying", at: expect.any(String) });
       expect(await call("POST", `/dlq/${first!.id}/replay`, undefined, ADMIN)).toMatchObject({ status: 409, body: { type: "DEAD_LETTER_PURGED" } });
@@ -146,6 +150,20 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
       expect(await call("POST", "/dlq/replay", {}, ADMIN)).toEqual({ status: 200, headers: expect.anything(), body: { replayed: 1 } });
       await waitFor(async () => (await call("GET", `/orders/${second!.orderId}`)).body.status === "confirmed", { what: "the replayed order to be confirmed" });
       expect((await call("GET", `/orders/${first!.orderId}`)).body.status).toBe("pending");
+
+      // Each admin action's events name the admin whose token did it; the others name nobody.
+      const store = acquireEventStore(app.config.eventStoreUrl);
+      try {
+        const actors = async (id: string) => (await store.read(`deadletter-${id}`)).map((event) => [event.type, event.metadata.actor]);
+        expect(await actors(first!.id)).toEqual([
+          ["MessageDeadLettered", undefined],
+          ["DeadLetterPurged", "bob"],
+        ]);
+        expect((await actors(second!.id)).slice(1).map(([, actor]) => actor)).toEqual(expect.arrayContaining(["admin"]));
+        expect((await actors(second!.id)).slice(1).every(([, actor]) => actor === "admin")).toBe(true);
+      } finally {
+        await releaseEventStore(app.config.eventStoreUrl);
+      }
     });
 
     it("answers 404 for an unknown entry and 422 for an id that is not one", async () => {

@@ -70,7 +70,7 @@ describe("docker-compose.yml", () => {
       transporter: "amqp://guest:guest@rabbitmq:5672",
       busUrl: "amqp://guest:guest@rabbitmq:5672",
       eventStoreUrl: "postgres://glitchbuster:glitchbuster@postgres:5432/glitchbuster",
-      adminToken: "from-the-environment",
+      adminTokens: [{ name: "admin", token: "from-the-environment" }],
     });
   });
 
