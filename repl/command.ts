@@ -1,5 +1,7 @@
+import { hostname, userInfo } from "node:os";
 import { parseArgs } from "node:util";
-import { ServiceBroker } from "moleculer";
+import { CallingOptions, ServiceBroker } from "moleculer";
+import { ADMIN_META_KEY } from "../middlewares/admin-audit";
 // The package root types only its function; the declarations of its options live here.
 import type { CustomCommand } from "moleculer-repl/types/src";
 import { Output, ReplHelpers } from "./output";
@@ -10,6 +12,16 @@ export { UsageError };
 export interface CommandContext {
   broker: ServiceBroker;
   out: Output;
+  /**
+   * Calling options of an admin action: the REPL runs inside the cluster and needs no token,
+   * but what it does is recorded like an admin route's, under the name of who typed it.
+   */
+  operator: CallingOptions;
+}
+
+/** Who the REPL acts for: the account that runs it, on its host. */
+function replOperator(): CallingOptions {
+  return { meta: { [ADMIN_META_KEY]: `repl:${userInfo().username}@${hostname()}` } };
 }
 
 /** One first word of the REPL (`order`, `dlq`, `load`...) and what it runs. */
@@ -113,7 +125,7 @@ export function toCustomCommand(command: ReplCommand): CustomCommand {
       const out = new Output(helpers);
       // Anything thrown from here would reach moleculer-repl, which logs it with its stack.
       try {
-        await command.run({ broker, out }, args);
+        await command.run({ broker, out, operator: replOperator() }, args);
       } catch (error) {
         out.failure(error, command.usage);
       }

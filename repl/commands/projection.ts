@@ -43,9 +43,9 @@ export const projectionCommand = commandGroup("projection", "read models (the or
 
   rebuild: {
     usage: `<${NAMES.join("|")}>`,
-    async run({ broker, out }, args) {
+    async run({ broker, out, operator }, args) {
       const name = projectionName("rebuild", args);
-      let report = await broker.call<ProjectionReport, object>(action(name, "rebuildProjection"), {});
+      let report = await broker.call<ProjectionReport, object>(action(name, "rebuildProjection"), {}, operator);
       out.note(`rebuilding ${name} into a new table up to position ${report.target} while the old one serves`);
       const bar = out.progress(`rebuilding ${name}`, BAR_STEPS);
       while (report.status === "rebuilding") {
