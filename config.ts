@@ -41,6 +41,12 @@ export interface AppConfig {
   antifraud: { maxTotal: number; blocklist: string[]; chaos: ChaosSettings };
   payments: { limit: number; chaos: ChaosSettings };
   resilience: ResilienceConfig;
+  /**
+   * Each saga's time limits, recorded in its SagaStarted (a change applies to sagas started
+   * after it): its deadline from start to end, and the longest a step may wait after the last
+   * progress. 0 turns one off.
+   */
+  saga: { deadlineMs: number; stepTimeoutMs: number };
   /** ADMIN_TOKENS and ADMIN_TOKEN: the Bearer tokens of admin routes, by name; one is generated at start when none is set. */
   adminTokens: { name: string; token: string }[];
 }
@@ -118,6 +124,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         concurrency: integer(env, "BULKHEAD_CONCURRENCY", 20, 1, 10_000),
         maxQueueSize: integer(env, "BULKHEAD_MAX_QUEUE", 200, 0, 1_000_000),
       },
+    },
+    // Minutes: far above a saga's milliseconds, and above what a participant's retries and
+    // the bus's redeliveries take to get through a short fault.
+    saga: {
+      deadlineMs: integer(env, "SAGA_DEADLINE_MS", 600_000, 0, 604_800_000),
+      stepTimeoutMs: integer(env, "SAGA_STEP_TIMEOUT_MS", 300_000, 0, 604_800_000),
     },
     adminTokens: adminTokens(env),
   };

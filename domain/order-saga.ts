@@ -8,6 +8,14 @@ import { DomainError } from "./errors";
  *   checkFraud → authorizePayment → confirmOrder                      ⇒ confirmed
  *   a step fails (fraud, declined payment) → rejectOrder → compensate  ⇒ rejected
  *   the order is cancelled meanwhile → compensate                      ⇒ cancelled
+ *   its deadline or a step's timeout passes → rejectOrder → compensate ⇒ timed-out
+ *   an operator cancels it → rejectOrder → compensate                  ⇒ cancelled
+ *
+ * Its deadline and step timeout are recorded when it starts (SagaStarted), so a change of
+ * configuration never moves the deadline of a saga already running; a saga stops for them only
+ * while it still moves forward (a rejection or cancellation under way is settling already).
+ * The order's truth wins every race: a saga that stops rejects its order before it undoes
+ * anything, and an order found confirmed ends the saga confirmed, with nothing undone.
  *
  * Compensations are data: each step that has an undo and may have happened is compensated,
  * in reverse order.
@@ -15,10 +23,14 @@ import { DomainError } from "./errors";
 
 export type SagaStep = "checkFraud" | "authorizePayment" | "confirmOrder" | "rejectOrder";
 export type Compensation = "voidPayment";
-export type SagaOutcome = "confirmed" | "rejected" | "cancelled";
+export const SAGA_OUTCOMES = ["confirmed", "rejected", "cancelled", "timed-out"] as const;
+export type SagaOutcome = (typeof SAGA_OUTCOMES)[number];
+
+/** Why a saga timed out: its deadline passed, or one step waited longer than its timeout. */
+export type TimeoutReason = "DEADLINE_EXCEEDED" | "STEP_TIMED_OUT";
 
 /** Why an order was rejected, as orders.reject records it. */
-export type RejectionReason = "FRAUD_REJECTED" | "PAYMENT_DECLINED";
+export type RejectionReason = "FRAUD_REJECTED" | "PAYMENT_DECLINED" | TimeoutReason | typeof OPERATOR_CANCELLED_REASON;
 
 const FORWARD_STEPS: readonly SagaStep[] = ["checkFraud", "authorizePayment", "confirmOrder"];
 const COMPENSATION_OF: Partial<Record<SagaStep, Compensation>> = { authorizePayment: "voidPayment" };
@@ -27,6 +39,8 @@ const REJECTION_OF: Partial<Record<SagaStep, RejectionReason>> = {
   authorizePayment: "PAYMENT_DECLINED",
 };
 const CANCELLED_REASON = "ORDER_CANCELLED";
+/** The order's rejection, and the saga's end, when an operator cancelled the saga. */
+export const OPERATOR_CANCELLED_REASON = "CANCELLED_BY_OPERATOR";
 
 export interface SagaOrder {
   orderId: string;
@@ -41,27 +55,73 @@ export type StepResult =
   /** A business refusal: fraud suspected, payment declined. */
   | { kind: "refused"; detail: string }
   /** The order was cancelled before this step could act on it. */
-  | { kind: "orderCancelled" };
+  | { kind: "orderCancelled" }
+  /** rejectOrder found the order confirmed: a confirmation in flight when the saga stopped won. */
+  | { kind: "orderConfirmed" }
+  /** confirmOrder found the order rejected: the saga stopped (timed out, cancelled by an operator) and rejected it first. */
+  | { kind: "orderRejected" };
 
 export interface SagaCommandMetadata {
   now: string;
 }
 
+/** A saga's time limits as configured when it starts, in milliseconds; 0 turns one off. */
+export interface SagaTimeLimits {
+  /** From its start to its end (SAGA_DEADLINE_MS). */
+  deadlineMs: number;
+  /** From its last recorded progress to the next (SAGA_STEP_TIMEOUT_MS). */
+  stepTimeoutMs: number;
+}
+
+/** Who asked for an operator's action on a saga (the admin's name; null when no admin named the call) and why. */
+export interface OperatorRequest {
+  orderId: string;
+  by: string | null;
+  reason: string;
+}
+
 export type SagaCommand =
-  | { type: "StartSaga"; data: SagaOrder; metadata: SagaCommandMetadata }
+  | { type: "StartSaga"; data: SagaOrder & { limits: SagaTimeLimits }; metadata: SagaCommandMetadata }
   | { type: "RequestCancellation"; data: { orderId: string }; metadata: SagaCommandMetadata }
   | { type: "RecordStepResult"; data: { orderId: string; step: SagaStep; result: StepResult }; metadata: SagaCommandMetadata }
-  | { type: "RecordCompensation"; data: { orderId: string; step: SagaStep }; metadata: SagaCommandMetadata };
+  | { type: "RecordCompensation"; data: { orderId: string; step: SagaStep }; metadata: SagaCommandMetadata }
+  /** Times the saga out if its deadline or its step's timeout has passed at `now`; nothing before. */
+  | { type: "ExpireSaga"; data: { orderId: string }; metadata: SagaCommandMetadata }
+  /** An operator's "do the current step again now" (after its message was dead-lettered, say). */
+  | { type: "RetrySaga"; data: OperatorRequest; metadata: SagaCommandMetadata }
+  /** An operator's "stop it": reject the order, undo what may have happened. */
+  | { type: "CancelSaga"; data: OperatorRequest; metadata: SagaCommandMetadata };
 
 export type SagaEvent =
-  | { type: "SagaStarted"; data: SagaOrder & { at: string } }
+  | {
+      type: "SagaStarted";
+      data: SagaOrder & {
+        at: string;
+        /** When it must have ended; null: none. Absent from sagas started before deadlines were recorded: none. */
+        deadline?: string | null;
+        /** How long a step may wait after the last progress; null (or absent): no limit. */
+        stepTimeoutMs?: number | null;
+      };
+    }
   | { type: "SagaStepSucceeded"; data: { orderId: string; step: SagaStep; at: string } }
   | { type: "SagaStepFailed"; data: { orderId: string; step: SagaStep; reason: RejectionReason; detail: string; at: string } }
   | { type: "SagaCancellationRequested"; data: { orderId: string; at: string } }
   | { type: "SagaStepCompensated"; data: { orderId: string; step: SagaStep; compensation: Compensation; at: string } }
+  /** `step`: the step it was waiting on; `dueAt`: the limit that passed. */
+  | { type: "SagaTimedOut"; data: { orderId: string; step: SagaStep; reason: TimeoutReason; dueAt: string; at: string } }
+  | { type: "SagaRetryRequested"; data: OperatorRequest & { step: SagaStep; at: string } }
+  | { type: "SagaCancelledByOperator"; data: OperatorRequest & { step: SagaStep; at: string } }
   | { type: "SagaEnded"; data: { orderId: string; outcome: SagaOutcome; reason: string | null; at: string } };
 
 export type SagaEventType = SagaEvent["type"];
+
+/** Why a saga was stopped before its end: it rejects its order with `reason` and ends with `outcome`. */
+export interface SagaStop {
+  outcome: Extract<SagaOutcome, "timed-out" | "cancelled">;
+  reason: RejectionReason;
+  /** The step it was waiting on. */
+  step: SagaStep;
+}
 
 interface SagaProgress {
   order: SagaOrder;
@@ -69,7 +129,14 @@ interface SagaProgress {
   compensated: SagaStep[];
   failure: { step: SagaStep; reason: RejectionReason } | null;
   cancellationRequested: boolean;
+  stop: SagaStop | null;
   startedAt: string;
+  deadline: string | null;
+  stepTimeoutMs: number | null;
+  /** When it last recorded anything: the current step's timeout runs from here. */
+  lastProgressAt: string;
+  /** The step of the last event that named one. */
+  lastStep: SagaStep | null;
 }
 
 export type OrderSaga =
@@ -113,9 +180,12 @@ export function decide(command: SagaCommand, state: OrderSaga): SagaEvent[] {
 function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
   const at = command.metadata.now;
   switch (command.type) {
-    case "StartSaga":
+    case "StartSaga": {
       if (state.status !== "initial") return [];
-      return [{ type: "SagaStarted", data: { ...command.data, at } }];
+      const { limits, ...order } = command.data;
+      const deadline = limits.deadlineMs > 0 ? new Date(Date.parse(at) + limits.deadlineMs).toISOString() : null;
+      return [{ type: "SagaStarted", data: { ...order, at, deadline, stepTimeoutMs: limits.stepTimeoutMs > 0 ? limits.stepTimeoutMs : null } }];
+    }
 
     case "RequestCancellation": {
       const { orderId } = command.data;
@@ -140,11 +210,19 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
         case "refused": {
           const reason = REJECTION_OF[step];
           if (!reason) throw new DomainError("SAGA_STEP_CANNOT_FAIL", `step ${step} cannot be refused`, { step });
-          if (progress.failure) return [];
+          // Once stopped, the saga rejects the order for its own reason; undoing a refused step costs nothing.
+          if (progress.failure || progress.stop) return [];
           return [{ type: "SagaStepFailed", data: { orderId, step, reason, detail: result.detail, at } }];
         }
         case "orderCancelled":
           return progress.cancellationRequested ? [] : [{ type: "SagaCancellationRequested", data: { orderId, at } }];
+        case "orderConfirmed":
+          // The order's truth wins: the confirmation in flight when the saga stopped happened.
+          return [{ type: "SagaStepSucceeded", data: { orderId, step: "confirmOrder", at } }];
+        case "orderRejected":
+          // Rejected by this saga's own stop, which goes on from there.
+          if (progress.stop) return [];
+          throw new DomainError("SAGA_ORDER_REJECTED", `order ${orderId} was rejected outside its saga`, { step });
         default: {
           const unknown: never = result;
           throw new Error(`unknown step result ${JSON.stringify(unknown)}`);
@@ -160,6 +238,33 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
       return [{ type: "SagaStepCompensated", data: { orderId, step, compensation, at } }];
     }
 
+    case "ExpireSaga": {
+      const { orderId } = command.data;
+      const progress = started(state, orderId);
+      const due = dueOf(progress);
+      const step = currentStep(progress);
+      if (!due || !step || Date.parse(at) < Date.parse(due.at)) return [];
+      const reason = progress.deadline !== null && Date.parse(at) >= Date.parse(progress.deadline) ? "DEADLINE_EXCEEDED" : due.reason;
+      return [{ type: "SagaTimedOut", data: { orderId, step, reason, dueAt: due.at, at } }];
+    }
+
+    case "RetrySaga": {
+      const progress = operable(state, command.data.orderId);
+      const step = currentStep(progress);
+      if (!step) return [];
+      return [{ type: "SagaRetryRequested", data: { ...command.data, step, at } }];
+    }
+
+    case "CancelSaga": {
+      const { orderId } = command.data;
+      const progress = operable(state, orderId);
+      const step = currentStep(progress);
+      if (!movesForward(progress) || !step) {
+        throw new DomainError("SAGA_COMPENSATING", `the saga of order ${orderId} is already rejecting or cancelling its order`);
+      }
+      return [{ type: "SagaCancelledByOperator", data: { ...command.data, step, at } }];
+    }
+
     default: {
       const unknown: never = command;
       throw new Error(`unknown command ${JSON.stringify(unknown)}`);
@@ -168,9 +273,16 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
 }
 
 export function evolve(state: OrderSaga, event: SagaEvent): OrderSaga {
+  const next = applyEvent(state, event);
+  if (next.status === "initial") return next;
+  const step = "step" in event.data ? event.data.step : next.lastStep;
+  return { ...next, lastProgressAt: event.data.at, lastStep: step };
+}
+
+function applyEvent(state: OrderSaga, event: SagaEvent): OrderSaga {
   switch (event.type) {
     case "SagaStarted": {
-      const { at, ...order } = event.data;
+      const { at, deadline, stepTimeoutMs, ...order } = event.data;
       return {
         status: "running",
         order,
@@ -178,7 +290,12 @@ export function evolve(state: OrderSaga, event: SagaEvent): OrderSaga {
         compensated: [],
         failure: null,
         cancellationRequested: state.cancellationRequested,
+        stop: null,
         startedAt: at,
+        deadline: deadline ?? null,
+        stepTimeoutMs: stepTimeoutMs ?? null,
+        lastProgressAt: at,
+        lastStep: null,
       };
     }
     case "SagaCancellationRequested":
@@ -189,6 +306,12 @@ export function evolve(state: OrderSaga, event: SagaEvent): OrderSaga {
       return state.status === "initial" ? state : { ...state, failure: { step: event.data.step, reason: event.data.reason } };
     case "SagaStepCompensated":
       return state.status === "initial" ? state : { ...state, compensated: [...state.compensated, event.data.step] };
+    case "SagaTimedOut":
+      return state.status === "initial" ? state : { ...state, stop: { outcome: "timed-out", reason: event.data.reason, step: event.data.step } };
+    case "SagaCancelledByOperator":
+      return state.status === "initial" ? state : { ...state, stop: { outcome: "cancelled", reason: OPERATOR_CANCELLED_REASON, step: event.data.step } };
+    case "SagaRetryRequested":
+      return state;
     case "SagaEnded":
       return state.status === "initial" ? state : { ...state, status: "ended", outcome: event.data.outcome, reason: event.data.reason, endedAt: event.data.at };
     default: {
@@ -208,8 +331,10 @@ export function nextAction(state: OrderSaga): SagaAction | null {
   if (state.status === "ended") return state.outcome !== "confirmed" && undo ? compensate(undo) : null;
   if (outcomeOf(state)) return null;
   if (state.cancellationRequested) return undo ? compensate(undo) : null;
-  if (state.failure) {
-    if (!state.completed.includes("rejectOrder")) return { type: "RejectOrder", orderId, reason: state.failure.reason };
+  // The order is rejected before anything is undone: a confirmation racing a stop wins or loses there.
+  const rejection = state.stop?.reason ?? state.failure?.reason;
+  if (rejection) {
+    if (!state.completed.includes("rejectOrder")) return { type: "RejectOrder", orderId, reason: rejection };
     return undo ? compensate(undo) : null;
   }
   const next = FORWARD_STEPS.find((step) => !state.completed.includes(step));
@@ -223,11 +348,37 @@ export function nextAction(state: OrderSaga): SagaAction | null {
   }
 }
 
+/** The step a saga waits on (the one its next action performs or undoes), or null when it has nothing to do. */
+export function currentStep(state: OrderSaga): SagaStep | null {
+  const action = nextAction(state);
+  if (!action) return null;
+  return action.type === "Compensate" ? action.step : STEP_OF_ACTION[action.type];
+}
+
+/**
+ * When a saga that still moves forward must time out, and why: the earlier of its deadline and
+ * its step's timeout (from its last progress); null when neither is set, or when it already
+ * settles (a rejection, a cancellation, a stop under way) or has ended.
+ */
+export function dueOf(state: OrderSaga): { at: string; reason: TimeoutReason } | null {
+  if (state.status !== "running" || !movesForward(state)) return null;
+  const stepDue = state.stepTimeoutMs === null ? null : new Date(Date.parse(state.lastProgressAt) + state.stepTimeoutMs).toISOString();
+  if (state.deadline !== null && (stepDue === null || Date.parse(state.deadline) <= Date.parse(stepDue)))
+    return { at: state.deadline, reason: "DEADLINE_EXCEEDED" };
+  return stepDue === null ? null : { at: stepDue, reason: "STEP_TIMED_OUT" };
+}
+
+/** Whether the saga still goes for a confirmation: nothing refused, cancelled or stopped. */
+function movesForward(state: Exclude<OrderSaga, { status: "initial" }>): boolean {
+  return !state.failure && !state.cancellationRequested && !state.stop;
+}
+
 /** How a running saga ends once nothing is left to do, or null while something is. */
 function outcomeOf(state: Extract<OrderSaga, { status: "running" }>): { outcome: SagaOutcome; reason: string | null } | null {
   if (state.completed.includes("confirmOrder")) return { outcome: "confirmed", reason: null };
   if (pendingUndo(state)) return null;
   if (state.cancellationRequested) return { outcome: "cancelled", reason: CANCELLED_REASON };
+  if (state.stop && state.completed.includes("rejectOrder")) return { outcome: state.stop.outcome, reason: state.stop.reason };
   if (state.failure && state.completed.includes("rejectOrder")) return { outcome: "rejected", reason: state.failure.reason };
   return null;
 }
@@ -252,5 +403,12 @@ function mayHaveHappened(state: Exclude<OrderSaga, { status: "initial" }>): Saga
 
 function started(state: OrderSaga, orderId: string): Exclude<OrderSaga, { status: "initial" }> {
   if (state.status === "initial") throw new DomainError("SAGA_NOT_STARTED", `saga of order ${orderId} has not started`);
+  return state;
+}
+
+/** A saga an operator can act on: started (else 404) and not ended (else 409). */
+function operable(state: OrderSaga, orderId: string): Extract<OrderSaga, { status: "running" }> {
+  if (state.status === "initial") throw new DomainError("SAGA_NOT_FOUND", `no saga has started for order ${orderId}`);
+  if (state.status === "ended") throw new DomainError("SAGA_ENDED", `the saga of order ${orderId} has ended (${state.outcome})`, { outcome: state.outcome });
   return state;
 }

@@ -26,8 +26,10 @@ export const serviceFactories = {
   orchestrator: (config: AppConfig) =>
     orchestratorService({
       eventStoreUrl: config.eventStoreUrl,
+      readModelUrl: config.readModelUrl,
       bus: busOf(config),
       consume: { prefetch: config.busPrefetch, retry: config.busRetry },
+      limits: config.saga,
     }),
   antifraud: (config: AppConfig) =>
     antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist, chaos: config.antifraud.chaos }),

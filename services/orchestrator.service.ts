@@ -1,4 +1,5 @@
 import { Context, Errors } from "moleculer";
+import { randomUUID } from "node:crypto";
 import { ServiceSchemaFor } from "./shared/service-schema";
 import { ConsumeOptions, Consumer, Delivery, HandBack } from "../adapters/bus/port";
 import { EventMetadata } from "../adapters/event-store";
@@ -6,44 +7,79 @@ import { FraudDecision } from "../domain/antifraud";
 import { DomainError } from "../domain/errors";
 import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
 import * as sagaDecider from "../domain/order-saga";
-import { OrderSaga, SagaAction, SagaCommand, SagaEvent, StepResult, nextAction } from "../domain/order-saga";
+import { OrderSaga, SagaAction, SagaCommand, SagaEvent, SagaTimeLimits, StepResult, nextAction } from "../domain/order-saga";
 import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
 import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, WithBus } from "../mixins/bus.mixin";
 import type { BusAddress } from "../adapters/bus";
 import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
+import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
+import { SAGAS_VIEW } from "../adapters/read-model/sagas-view";
+import { InvalidCursor } from "../adapters/read-model/projection";
 import { PaymentAnswer } from "./payments.service";
 import { KillSwitch, breakerGate } from "./orchestrator/kill-switch";
+import { DeadlineScheduler } from "./orchestrator/deadline-scheduler";
+import { PARTICIPANT_ACTION, SAGA_STATUSES, SagaSummary, StartedSaga, durationMs, durationRule, isStarted, summaryOf } from "./orchestrator/saga-summary";
 import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
+import { eventMetadata } from "./shared/event-metadata";
+import { adminOf } from "../middlewares/admin-audit";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;
+  /** READ_MODEL_URL: where the saga list lives; chosen from eventStoreUrl when unset. */
+  readModelUrl?: string;
   bus: BusAddress;
   consume: ConsumeOptions;
-  /** Where commands read the time. */
+  /** SAGA_DEADLINE_MS and SAGA_STEP_TIMEOUT_MS: recorded in each saga this orchestrator starts. */
+  limits: SagaTimeLimits;
+  /** Where commands and the deadline scheduler read the time. */
   clock?: Clock;
 }
 
-export interface SagaView {
-  orderId: string;
-  status: "running" | "ended";
-  outcome: sagaDecider.SagaOutcome | null;
-  reason: string | null;
-  startedAt: string;
-  endedAt: string | null;
+export type { SagaSummary };
+
+/** GET /api/sagas/:orderId: the saga's summary and every event it recorded. */
+export interface SagaView extends SagaSummary {
   timeline: ({ event: SagaEvent["type"]; at: string } & Record<string, unknown>)[];
 }
 
+export interface ListSagasParams {
+  status?: StartedSaga["status"];
+  outcome?: sagaDecider.SagaOutcome;
+  /** A duration (durationRule): only sagas started longer ago than this. */
+  olderThan?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface OperatorActionParams {
+  orderId: string;
+  reason: string;
+}
+
+/** What moleculer-web reads from the context's meta to shape the answer. */
+interface GatewayMeta {
+  $statusCode?: number;
+  $responseHeaders?: Record<string, string>;
+}
+
 type OrchestratorThis = WithEventStore &
-  WithBus & {
+  WithBus &
+  WithProjection<OrderSaga> & {
     sagas: AggregateRepository<SagaCommand, SagaEvent, OrderSaga>;
     consumer: Consumer | undefined;
     killSwitch: KillSwitch | undefined;
+    scheduler: DeadlineScheduler;
+    /** Drives started by an operator's request, answered before they end: waited for at stop. */
+    drives: Set<Promise<void>>;
     callParticipant<T>(action: string, params: object): Promise<T>;
     handleDelivery(delivery: Delivery): Promise<void>;
-    drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void>;
+    drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga>;
+    driveInBackground(orderId: string, metadata: EventMetadata, state: OrderSaga): void;
+    settleOverdue(orderId: string): Promise<void>;
+    operate(ctx: Context<OperatorActionParams, GatewayMeta>, type: "RetrySaga" | "CancelSaga"): Promise<SagaSummary>;
     perform(action: SagaAction): Promise<StepResult>;
     observeEnd(handled: { state: OrderSaga; events: SagaEvent[] }): void;
     noteRedelivery(delivery: Delivery, orderId: string): void;
@@ -62,6 +98,9 @@ export interface Redelivery {
 const RECENT_REDELIVERIES = 50;
 /** When the broker's options do not say how long a breaker stays open. */
 const DEFAULT_HALF_OPEN_MS = 10_000;
+const DEFAULT_PAGE_SIZE = 20;
+const OPERATOR_REASON_LENGTH = 500;
+const orderIdRule = typedText(ORDER_LIMITS.maxIdLength);
 
 interface BreakerEvent {
   action: string;
@@ -78,17 +117,29 @@ export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const s
  * message resumes where the saga stopped and two orchestrators never record a step twice.
  * Infrastructure failures throw: the bus redelivers the message later.
  */
-export function orchestratorService({ eventStoreUrl, bus, consume, clock = systemClock }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
+export function orchestratorService({
+  eventStoreUrl,
+  readModelUrl,
+  bus,
+  consume,
+  limits,
+  clock = systemClock,
+}: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
   return {
     name: "orchestrator",
     mixins: [
       EventStoreMixin({ url: eventStoreUrl }),
+      ProjectionMixin({ name: "sagas", definition: SAGAS_VIEW, eventStoreUrl, readModelUrl }),
       BusMixin(bus),
-      DomainErrorsMixin({ SAGA_NOT_FOUND: 404 }),
+      DomainErrorsMixin({ SAGA_NOT_FOUND: 404, SAGA_ENDED: 409, SAGA_COMPENSATING: 409 }),
       MetricsMixin(["busRedeliveries", "sagasFinished", "sagaDuration"]),
     ],
 
     events: {
+      // Expiries call the participants: not before every local service has started.
+      "$broker.started"(this: OrchestratorThis) {
+        this.scheduler.start();
+      },
       // The breakers that count are this node's: they guard the calls this orchestrator makes.
       "$circuit-breaker.half-opened"(this: OrchestratorThis, ctx: Context<BreakerEvent>) {
         if (ctx.nodeID === this.broker.nodeID) this.killSwitch?.letsThrough(ctx.params.action);
@@ -107,24 +158,68 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
       },
 
       get: {
-        params: { $$strict: true, orderId: typedText(ORDER_LIMITS.maxIdLength) },
+        params: { $$strict: true, orderId: orderIdRule },
         async handler(this: OrchestratorThis, ctx: Context<{ orderId: string }>): Promise<SagaView> {
           const { state, events } = await this.sagas.load(ctx.params.orderId);
           if (state.status === "initial") {
             throw new DomainError("SAGA_NOT_FOUND", `no saga has started for order ${ctx.params.orderId}`);
           }
           return {
-            orderId: ctx.params.orderId,
-            status: state.status,
-            outcome: state.status === "ended" ? state.outcome : null,
-            reason: state.status === "ended" ? state.reason : null,
-            startedAt: state.startedAt,
-            endedAt: state.status === "ended" ? state.endedAt : null,
+            ...summaryOf(state),
             timeline: events.map((event) => {
               const { orderId: _orderId, at, ...details } = event.data as { orderId: string; at: string };
               return { event: event.type as SagaEvent["type"], at, ...details };
             }),
           };
+        },
+      },
+
+      list: {
+        params: {
+          $$strict: true,
+          status: { type: "enum", values: SAGA_STATUSES, optional: true },
+          outcome: { type: "enum", values: sagaDecider.SAGA_OUTCOMES, optional: true },
+          olderThan: { ...durationRule, optional: true },
+          limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true },
+          cursor: { type: "string", min: 1, max: 64, optional: true },
+        },
+        /**
+         * Newest first, as the view keeps them. With olderThan, a page holds the rows of one
+         * page of the view that are old enough, and pages of younger rows are skipped: a page
+         * may be shorter than `limit` (the cursor says whether more follow).
+         */
+        async handler(this: OrchestratorThis, ctx: Context<ListSagasParams>): Promise<{ items: SagaSummary[]; nextCursor: string | null }> {
+          const { status, outcome, olderThan, limit = DEFAULT_PAGE_SIZE } = ctx.params;
+          const startedBefore = olderThan === undefined ? Infinity : clock.now().getTime() - durationMs(olderThan);
+          let cursor = ctx.params.cursor;
+          try {
+            for (;;) {
+              // Caught up first: the caller sees its own writes.
+              const page = await this.projection.list({ status, outcome }, limit, cursor);
+              const items = page.items.filter(isStarted).filter((saga) => Date.parse(saga.startedAt) < startedBefore);
+              if (items.length > 0 || page.nextCursor === null) return { items: items.map(summaryOf), nextCursor: page.nextCursor };
+              cursor = page.nextCursor;
+            }
+          } catch (error) {
+            if (!(error instanceof InvalidCursor)) throw error;
+            throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [
+              { type: "cursor", field: "cursor", message: error.message, actual: ctx.params.cursor },
+            ]);
+          }
+        },
+      },
+
+      retry: {
+        params: { $$strict: true, orderId: orderIdRule, reason: typedText(OPERATOR_REASON_LENGTH) },
+        handler(this: OrchestratorThis, ctx: Context<OperatorActionParams, GatewayMeta>): Promise<SagaSummary> {
+          return this.operate(ctx, "RetrySaga");
+        },
+      },
+
+      cancel: {
+        params: { $$strict: true, orderId: orderIdRule, reason: typedText(OPERATOR_REASON_LENGTH) },
+        handler(this: OrchestratorThis, ctx: Context<OperatorActionParams, GatewayMeta>): Promise<SagaSummary> {
+          return this.operate(ctx, "CancelSaga");
         },
       },
     },
@@ -145,7 +240,7 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
         if (delivery.topic === "OrderCreated") {
           const created = event.data as Extract<OrderEvent, { type: "OrderCreated" }>["data"];
           const order = { orderId, customerId: created.customerId, amount: created.total, currency: created.currency };
-          command = { type: "StartSaga", data: order, metadata: { now } };
+          command = { type: "StartSaga", data: { ...order, limits }, metadata: { now } };
         } else {
           command = { type: "RequestCancellation", data: { orderId }, metadata: { now } };
         }
@@ -155,8 +250,8 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
         await this.drive(orderId, metadata, started.state);
       },
 
-      /** Does what the saga asks next, records it, and again, until it asks nothing more. */
-      async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<void> {
+      /** Does what the saga asks next, records it, and again, until it asks nothing more; answers the state it leaves. */
+      async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga> {
         for (let action = nextAction(state); action; action = nextAction(state)) {
           const result = await this.perform(action);
           const now = clock.now().toISOString();
@@ -168,6 +263,64 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
           this.observeEnd(handled);
           state = handled.state;
         }
+        return state;
+      },
+
+      /**
+       * An operator's retry or cancel: recorded (with who and why) at the revision decided on,
+       * answered at once (202, with the saga as recorded), and driven in the background: a
+       * participant's call may outlast the request. A drive that fails leaves the saga as it
+       * stands, listed; the deadline scheduler drives a cancelled one again.
+       */
+      async operate(this: OrchestratorThis, ctx: Context<OperatorActionParams, GatewayMeta>, type: "RetrySaga" | "CancelSaga"): Promise<SagaSummary> {
+        const { orderId, reason } = ctx.params;
+        const now = clock.now().toISOString();
+        const metadata = { ...eventMetadata(ctx, now), handledBy: this.broker.nodeID };
+        const request = { orderId, by: adminOf(ctx) ?? null, reason };
+        const { state } = await this.sagas.handle(orderId, { type, data: request, metadata: { now } }, metadata);
+        if (!isStarted(state)) throw new Error(`saga ${orderId} has no start after ${type}`);
+        this.logger.info(`saga ${orderId}: ${type === "RetrySaga" ? "retry" : "cancellation"} by ${request.by ?? "an unnamed caller"} (${reason}); driving it`);
+        this.driveInBackground(orderId, metadata, state);
+        ctx.meta.$statusCode = 202;
+        ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, Location: `/api/sagas/${orderId}` };
+        return summaryOf(state);
+      },
+
+      driveInBackground(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): void {
+        const drive: Promise<void> = this.drive(orderId, metadata, state)
+          .then(() => undefined)
+          .catch((error: unknown) => this.logger.warn(`saga ${orderId}: driving it failed (${(error as Error).message}); it stays as it stands`))
+          .finally(() => this.drives.delete(drive));
+        this.drives.add(drive);
+      },
+
+      /**
+       * The deadline scheduler's work on one saga: expire it if its deadline or step timeout
+       * has passed (decided on its stream, not on the view: a step recorded since moves the due
+       * time), then drive a stopped saga (timed out now or before, cancelled by an operator)
+       * to its end. A saga that still moves forward is its message's to drive.
+       */
+      async settleOverdue(this: OrchestratorThis, orderId: string): Promise<void> {
+        const now = clock.now().toISOString();
+        const { events } = await this.sagas.load(orderId);
+        const first = events[0]?.metadata;
+        const metadata: EventMetadata = {
+          correlationId: typeof first?.correlationId === "string" ? first.correlationId : randomUUID(),
+          causationId: randomUUID(),
+          occurredAt: now,
+          handledBy: this.broker.nodeID,
+        };
+        const handled = await this.sagas.handle(orderId, { type: "ExpireSaga", data: { orderId }, metadata: { now } }, metadata);
+        for (const event of handled.events) {
+          if (event.type === "SagaTimedOut") {
+            const { reason, step, dueAt } = event.data;
+            this.logger.warn(`saga ${orderId} timed out (${reason}, due ${dueAt}) waiting on ${step}: rejecting its order and undoing what may have happened`);
+          }
+        }
+        this.observeEnd(handled);
+        if (handled.state.status !== "running" || !handled.state.stop) return;
+        const state = await this.drive(orderId, metadata, handled.state);
+        if (state.status === "ended") this.logger.info(`saga ${orderId} ended ${state.outcome} (${state.reason ?? "no reason"})`);
       },
 
       /** Counts a redelivery, and keeps the latest ones (with how long each waited) to show. */
@@ -202,22 +355,31 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
       },
 
       async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {
+        const participant = PARTICIPANT_ACTION[action.type];
         switch (action.type) {
           case "CheckFraud": {
             const { orderId, customerId, amount, currency } = action.order;
-            const answer = await this.callParticipant<FraudDecision>("antifraud.check", { orderId, customerId, total: amount, currency });
+            const answer = await this.callParticipant<FraudDecision>(participant, { orderId, customerId, total: amount, currency });
             return answer.decision === "approved" ? { kind: "succeeded" } : { kind: "refused", detail: answer.reason };
           }
           case "AuthorizePayment": {
-            const answer = await this.callParticipant<PaymentAnswer>("payments.authorize", action.order);
+            const answer = await this.callParticipant<PaymentAnswer>(participant, action.order);
             return answer.status === "declined" ? { kind: "refused", detail: answer.reason ?? "DECLINED" } : { kind: "succeeded" };
           }
           case "ConfirmOrder":
-            return settleOrder(this.callParticipant("orders.confirm", { id: action.orderId }), "ORDER_ALREADY_CONFIRMED");
+            return settleOrder(this.callParticipant(participant, { id: action.orderId }), {
+              ORDER_ALREADY_CONFIRMED: { kind: "succeeded" },
+              ORDER_ALREADY_CANCELLED: { kind: "orderCancelled" },
+              ORDER_ALREADY_REJECTED: { kind: "orderRejected" },
+            });
           case "RejectOrder":
-            return settleOrder(this.callParticipant("orders.reject", { id: action.orderId, reason: action.reason }), "ORDER_ALREADY_REJECTED");
+            return settleOrder(this.callParticipant(participant, { id: action.orderId, reason: action.reason }), {
+              ORDER_ALREADY_REJECTED: { kind: "succeeded" },
+              ORDER_ALREADY_CANCELLED: { kind: "orderCancelled" },
+              ORDER_ALREADY_CONFIRMED: { kind: "orderConfirmed" },
+            });
           case "Compensate":
-            await this.callParticipant("payments.void", { orderId: action.orderId });
+            await this.callParticipant(participant, { orderId: action.orderId });
             return { kind: "succeeded" };
           default: {
             const unknown: never = action;
@@ -229,7 +391,15 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
 
     created() {
       this.redeliveries = [];
+      this.drives = new Set();
       this.sagas = new AggregateRepository(this.eventStore, sagaDecider, "saga");
+      this.scheduler = new DeadlineScheduler({
+        store: this.eventStore,
+        runningSagas: () => this.projection.all({ status: "running" }),
+        settle: (orderId) => this.settleOverdue(orderId),
+        clock,
+        logger: this.logger,
+      });
     },
 
     async started() {
@@ -242,27 +412,31 @@ export function orchestratorService({ eventStoreUrl, bus, consume, clock = syste
         maxPauseMs: 2 * halfOpenMs,
         logger: this.logger,
       });
+      if (this.broker.started) this.scheduler.start();
     },
 
     async stopped() {
+      await this.scheduler.stop();
       this.killSwitch?.stop();
       await this.consumer?.stop();
+      await Promise.all(this.drives);
     },
   };
 }
 
 /**
- * An order already in the state the step wanted (a repeated call whose answer was lost), or
- * cancelled meanwhile, is an answer, not a failure: the saga goes on from it.
+ * An order already settled is an answer, not a failure: in the state the step wanted (a
+ * repeated call whose answer was lost), cancelled meanwhile, or settled the other way by a
+ * race with a saga's stop. The saga goes on from it.
  */
-async function settleOrder(call: Promise<unknown>, alreadyDone: OrderErrorCode): Promise<StepResult> {
+async function settleOrder(call: Promise<unknown>, answers: Partial<Record<OrderErrorCode, StepResult>>): Promise<StepResult> {
   try {
     await call;
     return { kind: "succeeded" };
   } catch (error) {
     if (!(error instanceof Errors.MoleculerClientError)) throw error;
-    if (error.type === alreadyDone) return { kind: "succeeded" };
-    if (error.type === "ORDER_ALREADY_CANCELLED") return { kind: "orderCancelled" };
+    const answer = Object.entries(answers).find(([code]) => code === error.type)?.[1];
+    if (answer) return answer;
     throw error;
   }
 }

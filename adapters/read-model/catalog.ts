@@ -5,6 +5,7 @@
 export const PROJECTIONS = {
   orders: { service: "orders" },
   "dead-letters": { service: "dlq" },
+  sagas: { service: "orchestrator" },
 } as const;
 
 export type ProjectionName = keyof typeof PROJECTIONS;

@@ -5,6 +5,7 @@ export const PUBLIC_ALIASES = {
   "GET /orders/:id": "orders.get",
   "GET /orders/:id/events": "orders.history",
   "POST /orders/:id/cancel": "orders.cancel",
+  "GET /sagas": "orchestrator.list",
   "GET /sagas/:orderId": "orchestrator.get",
   "GET /dlq": "dlq.list",
   "GET /dlq/:id": "dlq.show",
@@ -13,6 +14,7 @@ export const PUBLIC_ALIASES = {
   "GET /health": "api.health",
   "GET /projections/orders": "orders.projection",
   "GET /projections/dead-letters": "dlq.projection",
+  "GET /projections/sagas": "orchestrator.projection",
 } as const;
 
 /** Changes to chaos, to the DLQ and projection rebuilds: Authorization: Bearer <ADMIN_TOKEN>. */
@@ -23,6 +25,9 @@ export const ADMIN_ALIASES = {
   "DELETE /dlq/:id": "dlq.purge",
   "POST /projections/orders/rebuild": "orders.rebuildProjection",
   "POST /projections/dead-letters/rebuild": "dlq.rebuildProjection",
+  "POST /projections/sagas/rebuild": "orchestrator.rebuildProjection",
+  "POST /sagas/:orderId/retry": "orchestrator.retry",
+  "POST /sagas/:orderId/cancel": "orchestrator.cancel",
 } as const;
 
 export const API_PATH = "/api";

@@ -56,6 +56,6 @@ describe("GET /api/projections/:name, POST /api/projections/:name/rebuild (embed
   it("reports the DLQ list's projection, and refuses a rebuild without the admin token", async () => {
     expect(await call("GET", "/projections/dead-letters")).toMatchObject({ status: 200, body: { name: "dead-letters", status: "idle", rows: 0 } });
     expect(await call("POST", "/projections/dead-letters/rebuild")).toMatchObject({ status: 401, body: { type: "UNAUTHORIZED" } });
-    expect(await call("GET", "/projections/sagas")).toMatchObject({ status: 404, body: { type: "NOT_FOUND" } });
+    expect(await call("GET", "/projections/payments")).toMatchObject({ status: 404, body: { type: "NOT_FOUND" } });
   });
 });

@@ -7,6 +7,9 @@ import { ServiceName } from "../../services";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp, typesOf } from "../support/embedded-app";
 import { waitFor } from "../../tools/wait-for";
+import { Clock } from "../../adapters/clock";
+import { SagaTimeLimits } from "../../domain/order-saga";
+import { orchestratorService } from "../../services/orchestrator.service";
 
 const placement = (customerId: string, unitPrice = 1250) => ({
   customerId,
@@ -24,6 +27,39 @@ const CONFIRMED = [
 ];
 
 const ALL: ServiceName[] = ["orders", "relay", "orchestrator", "antifraud", "payments"];
+
+/** The default limits (minutes), so that only a clock moved on by the test makes a saga overdue. */
+const DEFAULT_LIMITS: SagaTimeLimits = { deadlineMs: 600_000, stepTimeoutMs: 300_000 };
+const ALICE = { Authorization: "Bearer alice-token" };
+
+/** A clock the test moves on: the real time plus `offsetMs`. */
+function movableClock(): Clock & { offsetMs: number } {
+  const clock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
+  return clock;
+}
+
+/**
+ * A payments.authorize that waits for the test, for the customers `holds` names: `arrived` once
+ * such a call came, `release()` lets every held call go.
+ */
+function heldAuthorizations(holds: (customerId: string) => boolean = () => true) {
+  let entered!: () => void;
+  const arrived = new Promise<void>((resolve) => (entered = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const mod = {
+    hooks: {
+      before: {
+        async authorize(ctx: { params: { customerId: string } }) {
+          if (!holds(ctx.params.customerId)) return;
+          entered();
+          await released;
+        },
+      },
+    },
+  };
+  return { arrived, release, mod };
+}
 
 /** The saga's steps as recorded, e.g. "SagaStepSucceeded:checkFraud". */
 async function sagaSteps(store: EventStore, orderId: string): Promise<string[]> {
@@ -64,6 +100,34 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
     const app = await startEmbeddedApp({ env, services, mods });
     apps.push(app);
     return app;
+  }
+
+  /** Every service with the gateway, the orchestrator on `clock` (the others on the system's). */
+  async function startWithClock(clock: Clock, limits: SagaTimeLimits, mods: Partial<Record<ServiceName, Partial<ServiceSchema>>> = {}) {
+    Object.assign(env, { ADMIN_TOKENS: "alice:alice-token" });
+    const app = await start(["api", "orders", "relay", "antifraud", "payments"], mods);
+    const { config } = app;
+    app.broker.createService(
+      orchestratorService({
+        eventStoreUrl: config.eventStoreUrl,
+        bus: { url: config.busUrl, namespace: config.busNamespace },
+        consume: { prefetch: config.busPrefetch, retry: config.busRetry },
+        limits,
+        clock,
+      }),
+    );
+    await app.broker.waitForServices("orchestrator");
+    return app;
+  }
+
+  async function http(app: EmbeddedApp, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const response = await fetch(`${app.baseUrl}${path}`, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? headers : { "Content-Type": "application/json", ...headers },
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
   }
 
   it("confirms an order: fraud check, payment, confirmation, each recorded once and in order", async () => {
@@ -222,5 +286,231 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
       handledBy.add((await one.store.read(`saga-${id}`))[0]!.metadata.handledBy);
     }
     expect(handledBy).toEqual(new Set([one.broker.nodeID, two.broker.nodeID]));
+  });
+
+  describe("deadlines and operators' actions", () => {
+    let held: ReturnType<typeof heldAuthorizations> | undefined;
+    afterEach(() => held?.release());
+
+    it("times out a saga whose step waits past its timeout: the order is rejected STEP_TIMED_OUT, the payment voided, the saga ends timed-out", async () => {
+      const clock = movableClock();
+      held = heldAuthorizations();
+      const app = await startWithClock(clock, DEFAULT_LIMITS, { payments: held.mod });
+      const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+      await held.arrived;
+
+      // Six minutes on: the payment's step has waited past its five.
+      clock.offsetMs = 6 * 60_000;
+      const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the saga to time out and end" });
+
+      expect(steps).toEqual([
+        "SagaStarted",
+        "SagaStepSucceeded:checkFraud",
+        "SagaTimedOut:authorizePayment",
+        "SagaStepSucceeded:rejectOrder",
+        "SagaStepCompensated:authorizePayment",
+        "SagaEnded:timed-out",
+      ]);
+      const saga = await app.store.read(`saga-${order.id}`);
+      expect(saga[2]!.data).toMatchObject({ step: "authorizePayment", reason: "STEP_TIMED_OUT" });
+      expect(saga[5]!.data).toMatchObject({ outcome: "timed-out", reason: "STEP_TIMED_OUT" });
+      await expect(app.broker.call("orders.get", { id: order.id })).resolves.toMatchObject({ status: "rejected", reason: "STEP_TIMED_OUT" });
+      expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentVoided"]);
+
+      // The authorisation that was held arrives after the void, which bars it: nothing is held.
+      held.release();
+      await waitFor(async () => (await sagaSteps(app.store, order.id)).includes("SagaStepSucceeded:authorizePayment"), {
+        what: "the late authorisation to be recorded",
+      });
+      expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentVoided"]);
+      expect(await sagaSteps(app.store, order.id)).toHaveLength(7);
+    });
+
+    it("the deadline passes while the order's confirmation is in flight: the confirmation wins, the saga ends confirmed, nothing is voided", async () => {
+      const clock = movableClock();
+      // The order is confirmed, but the answer reaches the saga only once the test lets it.
+      let answered!: () => void;
+      const confirmedInFlight = new Promise<void>((resolve) => (answered = resolve));
+      let deliver!: () => void;
+      const delivered = new Promise<void>((resolve) => (deliver = resolve));
+      const holdAnswer = {
+        hooks: {
+          after: {
+            async confirm(_ctx: unknown, answer: unknown) {
+              answered();
+              await delivered;
+              return answer;
+            },
+          },
+        },
+      };
+      const app = await startWithClock(clock, DEFAULT_LIMITS, { orders: holdAnswer });
+      try {
+        const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+        await confirmedInFlight;
+
+        clock.offsetMs = 11 * 60_000;
+        const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the saga to end" });
+
+        expect(steps).toEqual([
+          "SagaStarted",
+          "SagaStepSucceeded:checkFraud",
+          "SagaStepSucceeded:authorizePayment",
+          "SagaTimedOut:confirmOrder",
+          "SagaStepSucceeded:confirmOrder",
+          "SagaEnded:confirmed",
+        ]);
+        expect((await app.store.read(`saga-${order.id}`))[3]!.data).toMatchObject({ reason: "DEADLINE_EXCEEDED" });
+        expect(await typesOf(app.store, `order-${order.id}`)).toEqual(["OrderCreated", "OrderConfirmed"]);
+        expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized"]);
+      } finally {
+        deliver();
+      }
+    });
+
+    it("lists sagas newest first with what each waits on; olderThan keeps those started longer ago; filters are checked", async () => {
+      const clock = movableClock();
+      held = heldAuthorizations((customerId) => customerId.startsWith("slow"));
+      const app = await startWithClock(clock, { deadlineMs: 0, stepTimeoutMs: 0 }, { payments: held.mod });
+      const waitingForPayment = async (id: string) =>
+        waitFor(async () => (await sagaSteps(app.store, id)).includes("SagaStepSucceeded:checkFraud"), { what: `saga ${id} to ask for payment` });
+      const confirmed = await app.broker.call<{ id: string }, object>("orders.create", placement("bob"));
+      await waitFor(() => sagaEnded(app.store, confirmed.id), { what: "the first saga to end" });
+      const older = await app.broker.call<{ id: string }, object>("orders.create", placement("slow-1"));
+      await waitingForPayment(older.id);
+      clock.offsetMs = 60 * 60_000;
+      const newer = await app.broker.call<{ id: string }, object>("orders.create", placement("slow-2"));
+      await waitingForPayment(newer.id);
+
+      const waiting = {
+        status: "running",
+        outcome: null,
+        reason: null,
+        step: "authorizePayment",
+        why: "waiting for payments.authorize",
+        deadline: null,
+        endedAt: null,
+      };
+      const running = await http(app, "GET", "/sagas?status=running");
+      expect(running).toMatchObject({
+        status: 200,
+        body: {
+          items: [
+            { orderId: newer.id, ...waiting },
+            { orderId: older.id, ...waiting },
+          ],
+          nextCursor: null,
+        },
+      });
+      expect(await http(app, "GET", "/sagas?status=running&olderThan=30m")).toMatchObject({
+        status: 200,
+        body: { items: [{ orderId: older.id }], nextCursor: null },
+      });
+      const oldOnes = await http(app, "GET", "/sagas?olderThan=1800000");
+      expect(oldOnes.body.items.map((saga: { orderId: string }) => saga.orderId)).toEqual([older.id, confirmed.id]);
+      expect(await http(app, "GET", "/sagas?status=ended&outcome=confirmed")).toMatchObject({
+        status: 200,
+        body: { items: [{ orderId: confirmed.id, status: "ended", outcome: "confirmed", step: "confirmOrder", why: "confirmed" }], nextCursor: null },
+      });
+
+      const first = await http(app, "GET", "/sagas?limit=2");
+      expect(first.body.items.map((saga: { orderId: string }) => saga.orderId)).toEqual([newer.id, older.id]);
+      const rest = await http(app, "GET", `/sagas?limit=2&cursor=${first.body.nextCursor}`);
+      expect(rest.body).toMatchObject({ items: [{ orderId: confirmed.id }], nextCursor: null });
+
+      for (const query of ["olderThan=soon", "olderThan=-5m", "status=stuck", "outcome=lost", "limit=0", "cursor=not-ours"]) {
+        expect(await http(app, "GET", `/sagas?${query}`)).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+      }
+      expect(await http(app, "GET", `/sagas/${older.id}`)).toMatchObject({ status: 200, body: { orderId: older.id, ...waiting } });
+      // The list is a read model like the others: its projection is reported and rebuilt by the same routes.
+      expect(await http(app, "GET", "/projections/sagas")).toMatchObject({ status: 200, body: { name: "sagas", status: "idle", rows: 3 } });
+      expect(await http(app, "POST", "/projections/sagas/rebuild")).toMatchObject({ status: 401, body: { type: "UNAUTHORIZED" } });
+    });
+
+    it("an operator retries a saga whose message was dead-lettered: recorded with who and why, it goes on to confirm; 409 once ended", async () => {
+      Object.assign(env, { PAYMENTS_CHAOS_FAILURE_RATE: "1", RETRY_RETRIES: "0", BUS_RETRY_ATTEMPTS: "1" });
+      let failedAuthorizations = 0;
+      const countFailures = {
+        hooks: {
+          error: {
+            authorize(_ctx: unknown, error: Error) {
+              failedAuthorizations += 1;
+              throw error;
+            },
+          },
+        },
+      };
+      const app = await startWithClock(movableClock(), DEFAULT_LIMITS, { payments: countFailures });
+      const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+      // One attempt, payments failing: the message dies after its one call, the saga stays where it stood.
+      await waitFor(() => failedAuthorizations === 1, { what: "the payment's one attempt to fail" });
+      const stuck = await http(app, "GET", "/sagas?status=running");
+      expect(stuck.body.items).toHaveLength(1);
+      expect(stuck.body.items[0]).toMatchObject({ orderId: order.id, step: "authorizePayment", why: "waiting for payments.authorize" });
+      await app.broker.broadcast(CHAOS_CONFIGURED, {
+        service: "payments",
+        settings: { failureRate: 0, latencyMs: 0, mode: "error" },
+      } satisfies ChaosConfigured);
+
+      expect(await http(app, "POST", `/sagas/${order.id}/retry`, { reason: "payments is back" })).toMatchObject({ status: 401 });
+      expect(await http(app, "POST", `/sagas/${order.id}/retry`, {}, ALICE)).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+      expect(await http(app, "POST", `/sagas/${order.id}/retry`, { reason: "x", force: true }, ALICE)).toMatchObject({ status: 422 });
+      expect(await sagaSteps(app.store, order.id)).toEqual(["SagaStarted", "SagaStepSucceeded:checkFraud"]);
+      const retried = await http(app, "POST", `/sagas/${order.id}/retry`, { reason: "payments is back" }, ALICE);
+      expect(retried).toMatchObject({ status: 202, body: { orderId: order.id, status: "running", step: "authorizePayment" } });
+      const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the retried saga to end" });
+
+      expect(steps).toEqual([
+        "SagaStarted",
+        "SagaStepSucceeded:checkFraud",
+        "SagaRetryRequested:authorizePayment",
+        "SagaStepSucceeded:authorizePayment",
+        "SagaStepSucceeded:confirmOrder",
+        "SagaEnded:confirmed",
+      ]);
+      const retry = (await app.store.read(`saga-${order.id}`))[2]!;
+      expect(retry.data).toMatchObject({ by: "alice", reason: "payments is back", step: "authorizePayment" });
+      expect(retry.metadata.actor).toBe("alice");
+      expect(await http(app, "POST", `/sagas/${order.id}/retry`, { reason: "again" }, ALICE)).toMatchObject({
+        status: 409,
+        body: { type: "SAGA_ENDED", data: { outcome: "confirmed" } },
+      });
+      expect(await http(app, "POST", `/sagas/${randomUUID()}/retry`, { reason: "which?" }, ALICE)).toMatchObject({
+        status: 404,
+        body: { type: "SAGA_NOT_FOUND" },
+      });
+      expect(await sagaSteps(app.store, order.id)).toHaveLength(6);
+    });
+
+    it("an operator cancels a running saga: the order is rejected CANCELLED_BY_OPERATOR, the payment voided, it ends cancelled; 409 once ended", async () => {
+      held = heldAuthorizations();
+      const app = await startWithClock(movableClock(), DEFAULT_LIMITS, { payments: held.mod });
+      const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+      await held.arrived;
+
+      const cancelled = await http(app, "POST", `/sagas/${order.id}/cancel`, { reason: "customer called" }, ALICE);
+      expect(cancelled).toMatchObject({ status: 202, body: { orderId: order.id, status: "running", step: "rejectOrder" } });
+      expect(cancelled.body.why).toMatch(/^cancelled: CANCELLED_BY_OPERATOR; /);
+      const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the cancelled saga to end" });
+
+      expect(steps).toEqual([
+        "SagaStarted",
+        "SagaStepSucceeded:checkFraud",
+        "SagaCancelledByOperator:authorizePayment",
+        "SagaStepSucceeded:rejectOrder",
+        "SagaStepCompensated:authorizePayment",
+        "SagaEnded:cancelled",
+      ]);
+      const saga = await app.store.read(`saga-${order.id}`);
+      expect(saga[2]!.data).toMatchObject({ by: "alice", reason: "customer called" });
+      expect(saga[5]!.data).toMatchObject({ outcome: "cancelled", reason: "CANCELLED_BY_OPERATOR" });
+      await expect(app.broker.call("orders.get", { id: order.id })).resolves.toMatchObject({ status: "rejected", reason: "CANCELLED_BY_OPERATOR" });
+      expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentVoided"]);
+      expect(await http(app, "POST", `/sagas/${order.id}/cancel`, { reason: "again" }, ALICE)).toMatchObject({ status: 409, body: { type: "SAGA_ENDED" } });
+      expect(await http(app, "GET", `/sagas/${order.id}`)).toMatchObject({
+        status: 200,
+        body: { status: "ended", outcome: "cancelled", why: "cancelled: CANCELLED_BY_OPERATOR" },
+      });
+    });
   });
 });

@@ -8,7 +8,8 @@ const order = { orderId, customerId: "c-1", amount: 3097, currency: "EUR" };
 const spec = specify(saga);
 const metadata = { now: at };
 
-const start: SagaCommand = { type: "StartSaga", data: order, metadata };
+/** Limits off: the workflow alone, as before sagas had deadlines. */
+const start: SagaCommand = { type: "StartSaga", data: { ...order, limits: { deadlineMs: 0, stepTimeoutMs: 0 } }, metadata };
 const requestCancellation: SagaCommand = { type: "RequestCancellation", data: { orderId }, metadata };
 const result = (step: SagaStep, stepResult: StepResult): SagaCommand => ({
   type: "RecordStepResult",
@@ -17,7 +18,7 @@ const result = (step: SagaStep, stepResult: StepResult): SagaCommand => ({
 });
 const compensation = (step: SagaStep): SagaCommand => ({ type: "RecordCompensation", data: { orderId, step }, metadata });
 
-const started: SagaEvent = { type: "SagaStarted", data: { ...order, at } };
+const started: SagaEvent = { type: "SagaStarted", data: { ...order, at, deadline: null, stepTimeoutMs: null } };
 const succeeded = (step: SagaStep): SagaEvent => ({ type: "SagaStepSucceeded", data: { orderId, step, at } });
 const cancellationRequested: SagaEvent = { type: "SagaCancellationRequested", data: { orderId, at } };
 const compensated: SagaEvent = { type: "SagaStepCompensated", data: { orderId, step: "authorizePayment", compensation: "voidPayment", at } };
