@@ -47,6 +47,8 @@ export interface AppConfig {
    * progress. 0 turns one off.
    */
   saga: { deadlineMs: number; stepTimeoutMs: number };
+  /** DLQ_REPLAY_RATE: dead letters a DLQ job replays (or purges) per second at most; 0: no limit. */
+  dlqReplayRate: number;
   /** ADMIN_TOKENS and ADMIN_TOKEN: the Bearer tokens of admin routes, by name; one is generated at start when none is set. */
   adminTokens: { name: string; token: string }[];
 }
@@ -68,6 +70,13 @@ export interface ResilienceConfig {
   breaker: { threshold: number; minRequestCount: number; windowTimeS: number; halfOpenTimeMs: number };
   bulkhead: { concurrency: number; maxQueueSize: number };
 }
+
+/**
+ * A replay job's pace by default: a replayed message starts a saga, and one core runs ~450
+ * sagas a second (DESIGN.md §7), so 100 a second leaves most of it to the orders coming in
+ * while 5,000 dead letters go back in under a minute.
+ */
+export const DEFAULT_DLQ_REPLAY_RATE = 100;
 
 /** METRICS_PORT's default sits this far above PORT: 3030 beside 3000, and a second `npm start` on another PORT gets its own. */
 const METRICS_PORT_OFFSET = 30;
@@ -132,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       stepTimeoutMs: integer(env, "SAGA_STEP_TIMEOUT_MS", 300_000, 0, 604_800_000),
     },
     adminTokens: adminTokens(env),
+    dlqReplayRate: integer(env, "DLQ_REPLAY_RATE", DEFAULT_DLQ_REPLAY_RATE, 0, 100_000),
   };
 }
 

@@ -11,6 +11,11 @@ import { DomainError } from "./errors";
  * (it died between claim and send, or between send and completion) can be taken over by a
  * later replay, which sends again: at least once, never lost. A send that fails gives the
  * claim back (DeadLetterReplayReleased): the entry is dead again.
+ *
+ * An operator may fix a dead message before replaying it (DeadLetterEdited, with who, why, the
+ * JSON Patch and the payload it gave): the entry then holds only the edited payload, which is
+ * what a replay sends. An edit is appended at the revision it was decided on, like a claim, so
+ * an edit and a replay racing never send both the original and the edited message.
  */
 
 export interface DeadMessage {
@@ -34,13 +39,34 @@ export interface Claimant {
 
 export type ReplayClaim = { id: string; nodeID: string; instanceID: string; at: string };
 
+/** One operation of an RFC 6902 JSON Patch, as the operator sent it (checked and applied by the service). */
+export interface PatchOperation {
+  op: "add" | "remove" | "replace" | "move" | "copy" | "test";
+  path: string;
+  from?: string;
+  value?: unknown;
+}
+
+/** The last fix of the payload: who made it, and why. */
+export interface PayloadEdit {
+  by: string;
+  reason: string;
+  at: string;
+}
+
 export type DeadLetterCommand =
   | { type: "RecordDeadLetter"; data: { entryId: string; message: DeadMessage }; metadata: { now: string } }
   /** `takeOver`: the id of the claim in place that the caller found abandoned (its holder is gone). */
   | { type: "ReplayDeadLetter"; data: Claimant & { entryId: string; takeOver?: string }; metadata: { now: string } }
   | { type: "CompleteReplay"; data: { entryId: string; claimId: string }; metadata: { now: string } }
   | { type: "ReleaseReplay"; data: { entryId: string; claimId: string; reason: string }; metadata: { now: string } }
-  | { type: "PurgeDeadLetter"; data: { entryId: string; reason: string }; metadata: { now: string } };
+  | { type: "PurgeDeadLetter"; data: { entryId: string; reason: string }; metadata: { now: string } }
+  /** `payload`: the entry's payload with `patch` applied, checked against its event type's schema. */
+  | {
+      type: "EditDeadLetter";
+      data: { entryId: string; patch: PatchOperation[]; payload: Record<string, unknown>; by: string; reason: string };
+      metadata: { now: string };
+    };
 
 export type DeadLetterEvent =
   | { type: "MessageDeadLettered"; data: DeadMessage & { entryId: string; at: string } }
@@ -48,7 +74,11 @@ export type DeadLetterEvent =
   /** The message was sent back. Without `claimId` when recorded before claims existed. */
   | { type: "DeadLetterReplayed"; data: { entryId: string; claimId?: string; at: string } }
   | { type: "DeadLetterReplayReleased"; data: { entryId: string; claimId: string; reason: string; at: string } }
-  | { type: "DeadLetterPurged"; data: { entryId: string; reason: string; at: string } };
+  | { type: "DeadLetterPurged"; data: { entryId: string; reason: string; at: string } }
+  | {
+      type: "DeadLetterEdited";
+      data: { entryId: string; by: string; reason: string; patch: PatchOperation[]; payload: Record<string, unknown>; at: string };
+    };
 
 /** "replaying": claimed by a replay that has not completed (it is sending, or its process died). */
 export type DeadLetterStatus = "dead" | "replaying" | "replayed" | "purged";
@@ -67,6 +97,8 @@ export type DeadLetterEntry =
       purge: { reason: string; at: string } | null;
       /** The replay holding the entry while it is "replaying". */
       claim: ReplayClaim | null;
+      /** The last edit of the payload since the message last died; null when it is as it died. */
+      edited: PayloadEdit | null;
     };
 
 export type DeadLetterErrorCode =
@@ -121,6 +153,11 @@ export function decide(command: DeadLetterCommand, state: DeadLetterEntry): Dead
       if (entry.status === "replaying") throw replaying(entry);
       return [{ type: "DeadLetterPurged", data: { entryId: entry.id, reason: command.data.reason, at } }];
     }
+    case "EditDeadLetter": {
+      const { entryId, patch, payload, by, reason } = command.data;
+      const entry = editable(state, entryId);
+      return [{ type: "DeadLetterEdited", data: { entryId: entry.id, by, reason, patch, payload, at } }];
+    }
     default: {
       const unknown: never = command;
       throw new Error(`unknown command ${JSON.stringify(unknown)}`);
@@ -143,6 +180,8 @@ export function evolve(state: DeadLetterEntry, event: DeadLetterEvent): DeadLett
         replayedAt: before.replayedAt,
         purge: null,
         claim: null,
+        // What died this time is what a replay sends: an earlier edit no longer applies.
+        edited: null,
       };
     }
     case "DeadLetterReplayClaimed": {
@@ -155,6 +194,10 @@ export function evolve(state: DeadLetterEntry, event: DeadLetterEvent): DeadLett
       return state.status === "none" ? state : { ...state, status: "dead", claim: null };
     case "DeadLetterPurged":
       return state.status === "none" ? state : { ...state, status: "purged", purge: { reason: event.data.reason, at: event.data.at }, claim: null };
+    case "DeadLetterEdited": {
+      const { payload, by, reason, at } = event.data;
+      return state.status === "none" ? state : { ...state, message: { ...state.message, payload }, edited: { by, reason, at } };
+    }
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);
@@ -170,6 +213,28 @@ function holds(entry: Entry, claimId: string): boolean {
 
 function replaying(entry: Entry): DomainError<DeadLetterErrorCode> {
   return new DomainError<DeadLetterErrorCode>("DEAD_LETTER_REPLAYING", `dead letter ${entry.id} is being replayed`, { claimedAt: entry.claim?.at });
+}
+
+/**
+ * The entry, if its payload may be edited: only while it is dead. A replay under way or done
+ * has sent (or is sending) the payload as it is; a purged entry is closed.
+ */
+export function editable(state: DeadLetterEntry, entryId: string): Entry {
+  const entry = existing(state, entryId);
+  switch (entry.status) {
+    case "dead":
+      return entry;
+    case "replaying":
+      throw replaying(entry);
+    case "replayed":
+      throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_REPLAYED", `dead letter ${entry.id} was replayed; its payload can no longer change`);
+    case "purged":
+      throw new DomainError<DeadLetterErrorCode>("DEAD_LETTER_PURGED", `dead letter ${entry.id} was purged`, { reason: entry.purge?.reason });
+    default: {
+      const unknown: never = entry.status;
+      throw new Error(`unknown status ${String(unknown)}`);
+    }
+  }
 }
 
 function existing(state: DeadLetterEntry, entryId: string): Entry {

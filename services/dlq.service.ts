@@ -3,7 +3,7 @@ import { Context, Errors } from "moleculer";
 import { ServiceSchemaFor } from "./shared/service-schema";
 import { Consumer, DeadLetter } from "../adapters/bus/port";
 import * as deadLetterDecider from "../domain/dead-letter";
-import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEvent, ReplayClaim } from "../domain/dead-letter";
+import { DeadLetterCommand, DeadLetterEntry, DeadLetterErrorCode, DeadLetterEvent, PatchOperation, ReplayClaim } from "../domain/dead-letter";
 import { DomainError } from "../domain/errors";
 import { EventMetadata, JsonObject, WrongExpectedRevision } from "../adapters/event-store";
 import { nameBasedUuid } from "./shared/ids";
@@ -17,14 +17,25 @@ import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { ProjectionMixin, WithProjection } from "../mixins/projection.mixin";
-import { DEAD_LETTERS_VIEW } from "../adapters/read-model/dead-letters-view";
+import { DEAD_LETTERS_VIEW, groupOf } from "../adapters/read-model/dead-letters-view";
 import { InvalidCursor } from "../adapters/read-model/projection";
+import { acquireReadModelStore, readModelUrlFor, releaseReadModelStore } from "../adapters/read-model";
+import { DlqJobErrorCode, DlqJobFilter, DlqJobKind, DlqJobStatus } from "../domain/dlq-job";
+import { adminOf } from "../middlewares/admin-audit";
+import { DEFAULT_DLQ_REPLAY_RATE } from "../config";
+import { DlqJobView, StartedJob } from "./dlq/jobs";
+import { EntryOutcome } from "./dlq/job-runner";
+import { DlqJobs } from "./dlq/dlq-jobs";
+import { DeadLetterGroup, groupsOf } from "./dlq/groups";
+import { PatchRefused, patchedPayload } from "./dlq/payload-patch";
 
 export interface DlqServiceOptions {
   eventStoreUrl: string;
   /** READ_MODEL_URL: where the DLQ list lives; chosen from eventStoreUrl when unset. */
   readModelUrl?: string;
   bus: BusAddress;
+  /** DLQ_REPLAY_RATE: entries per second a job replays or purges at most; 0: as fast as they go. */
+  replayRate?: number;
   /** Where commands read the time. */
   clock?: Clock;
 }
@@ -43,12 +54,23 @@ export interface DeadLetterSummary {
   lastFailureAt: string;
   deaths: number;
   replays: number;
+  /** Its cause (GET /api/dlq/groups). */
+  group: string;
+  /** Whether an operator fixed its payload since it died. */
+  edited: boolean;
 }
 
 export interface DlqFilter {
   originQueue?: string;
   eventType?: string;
   status?: Entry["status"];
+  group?: string;
+}
+
+/** What moleculer-web reads from the context's meta to shape the answer. */
+interface GatewayMeta {
+  $statusCode?: number;
+  $responseHeaders?: Record<string, string>;
 }
 
 type DlqThis = WithEventStore &
@@ -70,6 +92,9 @@ type DlqThis = WithEventStore &
     replayable(entry: Entry): boolean;
     finishInterruptedReplays(): Promise<void>;
     matching(filter: DlqFilter): Promise<Entry[]>;
+    jobs: DlqJobs;
+    startJob(ctx: Context<unknown, GatewayMeta>, kind: DlqJobKind, filter: DlqJobFilter, entries: Entry[], reason: string | null): Promise<DlqJobView>;
+    runJobEntry(job: StartedJob, entryId: string, metadata: (now: string) => EventMetadata): Promise<EntryOutcome>;
   };
 
 /** What one replay of one entry did: `sent` when this replay claimed the entry and sent its message. */
@@ -82,18 +107,37 @@ interface Replay {
 const ENTRY_NAMESPACE = "3c0f4d7e-9a51-4b7e-8f0e-6d2a4c9b1e55";
 const DEFAULT_PAGE_SIZE = 20;
 
-const STATUS_OF: Record<DeadLetterErrorCode, 404 | 409> = {
+/** The name of a caller inside the cluster that names no admin (a script on the broker, a test). */
+const UNNAMED_ADMIN = "unnamed";
+
+const STATUS_OF: Record<DeadLetterErrorCode | DlqJobErrorCode, 404 | 409> = {
   DEAD_LETTER_NOT_FOUND: 404,
   DEAD_LETTER_PURGED: 409,
   DEAD_LETTER_REPLAYED: 409,
   DEAD_LETTER_REPLAYING: 409,
   DEAD_LETTER_CONFLICT: 409,
+  DLQ_JOB_NOT_FOUND: 404,
+  DLQ_JOB_ENDED: 409,
+  DLQ_JOB_EXISTS: 409,
 };
 
 const id = { type: "uuid" } as const;
+const group = { type: "string", pattern: /^[0-9a-f]{12}$/, messages: { stringPattern: "The '{field}' field must be a group id: 12 hex digits." } } as const;
 const filterParams = {
   originQueue: { ...typedText(200), optional: true },
   eventType: { ...typedText(200), optional: true },
+  group: { ...group, optional: true },
+} as const;
+/** RFC 6902: members an operation does not define are ignored, so they are removed rather than refused. */
+const patchOperation = {
+  type: "object",
+  strict: "remove",
+  props: {
+    op: { type: "enum", values: ["add", "remove", "replace", "move", "copy", "test"] },
+    path: { type: "string", max: 1000 },
+    from: { type: "string", max: 1000, optional: true },
+    value: { type: "any", optional: true },
+  },
 } as const;
 
 const isRecorded = (entry: DeadLetterEntry): entry is Entry => entry.status !== "none";
@@ -118,23 +162,41 @@ export function summaryOf(entry: Entry): DeadLetterSummary {
     lastFailureAt: message.lastFailureAt,
     deaths: entry.deaths,
     replays: entry.replays,
+    group: groupOf(message),
+    edited: entry.edited !== null,
   };
 }
 
 /** A filter of the list as the columns of its table (adapters/read-model/dead-letters-view.ts). */
-const columnsOf = (filter: DlqFilter) => ({ status: filter.status, origin_queue: filter.originQueue, event_type: filter.eventType });
+const columnsOf = (filter: DlqFilter) => ({ status: filter.status, origin_queue: filter.originQueue, event_type: filter.eventType, group_id: filter.group });
+
+/** The filter a job records: only the fields given. */
+const jobFilterOf = ({ originQueue, eventType, group }: DlqFilter): DlqJobFilter => ({
+  ...(originQueue === undefined ? {} : { originQueue }),
+  ...(eventType === undefined ? {} : { eventType }),
+  ...(group === undefined ? {} : { group }),
+});
 
 /**
  * Drains the bus's dead letters into the event store (each is acked only once stored), and
- * lets an operator list, inspect, replay and purge them. Entries are event-sourced (stream
- * deadletter-<id>): a purge is kept as a record, and replaying twice sends the message once.
+ * lets an operator list them (grouped by cause too), inspect, edit, replay and purge them.
+ * Entries are event-sourced (stream deadletter-<id>): a purge and an edit are kept as records,
+ * and replaying twice sends the message once. Replaying or purging many is a job
+ * (services/dlq/dlq-jobs.ts): it answers at once and survives the node that runs it.
  *
- * Concurrent operators (two "Replay all" at once, a replay racing a purge, several nodes) are
- * settled by the entry's stream: a replay or a purge appends its claim at the revision it
- * loaded, and only the one whose append succeeds goes on; the others are told 409 (or, within
- * a replay-all, skip the entry). A message is sent only by the replay that holds the claim.
+ * Concurrent operators (two replay jobs at once, a replay racing a purge or an edit, several
+ * nodes) are settled by the entry's stream: a replay, a purge or an edit appends at the
+ * revision it loaded, and only the one whose append succeeds goes on; the others are told 409
+ * (or, within a job, skip the entry). A message is sent only by the replay that holds the claim.
  */
-export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClock }: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
+export function dlqService({
+  eventStoreUrl,
+  readModelUrl,
+  bus,
+  replayRate = DEFAULT_DLQ_REPLAY_RATE,
+  clock = systemClock,
+}: DlqServiceOptions): ServiceSchemaFor<DlqThis> {
+  const readModels = readModelUrlFor(eventStoreUrl, readModelUrl);
   return {
     name: "dlq",
     mixins: [
@@ -190,23 +252,98 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
         },
       },
 
+      groups: {
+        params: { $$strict: true },
+        async handler(this: DlqThis): Promise<{ items: DeadLetterGroup[] }> {
+          return { items: groupsOf(await this.matching({ status: "dead" })) };
+        },
+      },
+
+      /** Fixes a dead message before it is replayed: an RFC 6902 patch of its payload, checked against its event type's schema. */
+      edit: {
+        params: {
+          $$strict: true,
+          id,
+          patch: { type: "array", min: 1, max: 100, items: patchOperation },
+          reason: typedText(500),
+        },
+        async handler(this: DlqThis, ctx: Context<{ id: string; patch: PatchOperation[]; reason: string }>): Promise<Entry> {
+          const { id: entryId, patch, reason } = ctx.params;
+          const now = clock.now().toISOString();
+          const loaded = await this.entries.load(entryId);
+          // Refused before the patch is looked at: the entry's state decides first (404, 409).
+          const { message } = deadLetterDecider.editable(loaded.state, entryId);
+          let payload: Record<string, unknown>;
+          try {
+            payload = patchedPayload(message.topic, message.payload, patch);
+          } catch (error) {
+            if (!(error instanceof PatchRefused)) throw error;
+            throw new Errors.MoleculerClientError(error.message, 422, error.code, error.details);
+          }
+          const by = adminOf(ctx) ?? UNNAMED_ADMIN;
+          const command: DeadLetterCommand = { type: "EditDeadLetter", data: { entryId, patch, payload, by, reason }, metadata: { now } };
+          // At the revision loaded: an edit racing a replay or a purge is a 409, never sent half-applied.
+          const edited = await this.appendDecided(entryId, command, loaded, eventMetadata(ctx, now));
+          return edited ?? recorded(loaded.state, entryId);
+        },
+      },
+
+      /** Starts a job that replays every dead letter that matches (202, its progress at the Location). */
       replayAll: {
         params: { $$strict: true, ...filterParams },
-        async handler(this: DlqThis, ctx: Context<DlqFilter>) {
-          // Only dead entries and abandoned replays can be replayed: the others are not read.
-          const [dead, replaying] = [await this.matching({ ...ctx.params, status: "dead" }), await this.matching({ ...ctx.params, status: "replaying" })];
-          const candidates = [...dead, ...replaying].filter((entry) => this.replayable(entry));
-          let replayed = 0;
-          for (const entry of candidates) {
-            try {
-              if ((await this.replayEntry(entry.id, (now) => eventMetadata(ctx, now))).sent) replayed += 1;
-            } catch (error) {
-              // Claimed, replayed or purged by another operation since the list was read: not ours.
-              if (!(error instanceof DomainError)) throw error;
-            }
+        async handler(this: DlqThis, ctx: Context<DlqFilter, GatewayMeta>): Promise<DlqJobView> {
+          const filter = jobFilterOf(ctx.params);
+          // Only dead entries and abandoned replays can be replayed: the others are not taken in.
+          const [dead, replaying] = [await this.matching({ ...filter, status: "dead" }), await this.matching({ ...filter, status: "replaying" })];
+          return this.startJob(
+            ctx,
+            "replay",
+            filter,
+            [...dead, ...replaying].filter((entry) => this.replayable(entry)),
+            null,
+          );
+        },
+      },
+
+      /** Starts a job that purges every dead letter of a group, the reason kept with each. */
+      purgeGroup: {
+        params: { $$strict: true, group, reason: typedText(500) },
+        async handler(this: DlqThis, ctx: Context<{ group: string; reason: string }, GatewayMeta>): Promise<DlqJobView> {
+          const filter = { group: ctx.params.group };
+          return this.startJob(ctx, "purge", filter, await this.matching({ ...filter, status: "dead" }), ctx.params.reason);
+        },
+      },
+
+      jobs: {
+        params: {
+          $$strict: true,
+          status: { type: "enum", values: ["running", "done", "cancelled", "failed"], optional: true },
+          limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true },
+          cursor: { type: "string", min: 1, max: 64, optional: true },
+        },
+        async handler(this: DlqThis, ctx: Context<{ status?: DlqJobStatus; limit?: number; cursor?: string }>) {
+          const { status, limit = DEFAULT_PAGE_SIZE, cursor } = ctx.params;
+          try {
+            return await this.jobs.page(status, limit, cursor);
+          } catch (error) {
+            if (!(error instanceof InvalidCursor)) throw error;
+            throw new Errors.ValidationError(error.message, "VALIDATION_ERROR", [{ type: "cursor", field: "cursor", message: error.message }]);
           }
-          await this.reportDepth();
-          return { replayed };
+        },
+      },
+
+      job: {
+        params: { $$strict: true, id },
+        handler(this: DlqThis, ctx: Context<{ id: string }>): Promise<DlqJobView> {
+          return this.jobs.get(ctx.params.id);
+        },
+      },
+
+      /** Stops a running job: entries it has not reached stay as they are. 409 once it has ended. */
+      cancelJob: {
+        params: { $$strict: true, id },
+        handler(this: DlqThis, ctx: Context<{ id: string }>): Promise<DlqJobView> {
+          return this.jobs.cancel(ctx.params.id, adminOf(ctx) ?? UNNAMED_ADMIN, eventMetadata(ctx, clock.now().toISOString()));
         },
       },
 
@@ -232,6 +369,44 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
     },
 
     methods: {
+      async startJob(
+        this: DlqThis,
+        ctx: Context<unknown, GatewayMeta>,
+        kind: DlqJobKind,
+        filter: DlqJobFilter,
+        entries: Entry[],
+        reason: string | null,
+      ): Promise<DlqJobView> {
+        const request = { kind, filter, entryIds: entries.map((entry) => entry.id), by: adminOf(ctx) ?? UNNAMED_ADMIN, reason, rate: replayRate };
+        const job = await this.jobs.begin(request, eventMetadata(ctx, clock.now().toISOString()));
+        // Accepted: it goes on in the background; its progress is at the Location.
+        ctx.meta.$statusCode = 202;
+        ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, Location: `/api/dlq/jobs/${job.id}` };
+        return job;
+      },
+
+      /**
+       * One entry of a job: replayed (claim, send, complete) or purged; skipped when another
+       * operation had it, unless that was this job itself before its node died (between a
+       * batch and the record of its progress): its events carry the job's id.
+       */
+      async runJobEntry(this: DlqThis, job: StartedJob, entryId: string, metadata: (now: string) => EventMetadata): Promise<EntryOutcome> {
+        const now = clock.now().toISOString();
+        try {
+          if (job.kind === "replay" && (await this.replayEntry(entryId, metadata)).sent) return "done";
+          if (job.kind === "purge") {
+            const purge: DeadLetterCommand = { type: "PurgeDeadLetter", data: { entryId, reason: job.reason ?? "" }, metadata: { now } };
+            if (await this.appendDecided(entryId, purge, await this.entries.load(entryId), metadata(now))) return "done";
+          }
+        } catch (error) {
+          // Replayed, purged or claimed by another operation since the job listed it.
+          if (!(error instanceof DomainError)) throw error;
+        }
+        const ending = job.kind === "replay" ? "DeadLetterReplayed" : "DeadLetterPurged";
+        const last = (await this.entries.load(entryId)).events.filter((event) => event.type === ending).pop();
+        return last?.metadata.correlationId === job.id ? "done" : "skipped";
+      },
+
       async store(this: DlqThis, deadLetter: DeadLetter): Promise<void> {
         const entryId = nameBasedUuid(ENTRY_NAMESPACE, `${deadLetter.originQueue}\n${deadLetter.messageId}`);
         const now = clock.now().toISOString();
@@ -392,6 +567,15 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
     created() {
       this.claimsInFlight = new Set();
       this.entries = new AggregateRepository(this.eventStore, deadLetterDecider, "deadletter");
+      this.jobs = new DlqJobs({
+        store: this.eventStore,
+        readModels: acquireReadModelStore(readModels),
+        work: (job, entryId, metadata) => this.runJobEntry(job, entryId, metadata),
+        progressed: () => this.reportDepth(),
+        clock,
+        logger: this.logger,
+        projectionLogger: this.broker.getLogger("projection"),
+      });
     },
 
     async started() {
@@ -402,12 +586,16 @@ export function dlqService({ eventStoreUrl, readModelUrl, bus, clock = systemClo
       const settleMs = this.broker.transit ? (this.broker.options.heartbeatTimeout ?? 15) * 1000 : 0;
       if (settleMs === 0) this.recover();
       else this.recoveryTimer = setTimeout(() => this.recover(), settleMs).unref();
+      await this.jobs.start();
     },
 
     async stopped() {
       clearTimeout(this.recoveryTimer);
+      // Each run records its progress and gives its job up, for another node to resume.
+      await this.jobs.stop();
       await this.drain?.stop();
       await this.recovery;
+      await releaseReadModelStore(readModels);
     },
   };
 }

@@ -33,7 +33,8 @@ export const serviceFactories = {
     }),
   antifraud: (config: AppConfig) =>
     antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist, chaos: config.antifraud.chaos }),
-  dlq: (config: AppConfig) => dlqService({ eventStoreUrl: config.eventStoreUrl, readModelUrl: config.readModelUrl, bus: busOf(config) }),
+  dlq: (config: AppConfig) =>
+    dlqService({ eventStoreUrl: config.eventStoreUrl, readModelUrl: config.readModelUrl, bus: busOf(config), replayRate: config.dlqReplayRate }),
   payments: (config: AppConfig) => paymentsService({ eventStoreUrl: config.eventStoreUrl, limit: config.payments.limit, chaos: config.payments.chaos }),
 } satisfies Record<string, (config: AppConfig) => Pick<ServiceSchema, "name">>;
 

@@ -74,6 +74,9 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
       ["DELETE", `/dlq/${randomUUID()}`, { reason: "x" }],
       ["POST", `/dlq/${randomUUID()}/replay`, undefined],
       ["POST", "/dlq/replay", {}],
+      ["PATCH", `/dlq/${randomUUID()}`, { patch: [{ op: "remove", path: "/data" }], reason: "x" }],
+      ["POST", "/dlq/groups/0123456789ab/purge", { reason: "x" }],
+      ["POST", `/dlq/jobs/${randomUUID()}/cancel`, {}],
     ])("%s %s needs the token", async (method, path, body) => {
       expect(await call(method, path, body)).toMatchObject({ status: 401, body: { type: "UNAUTHORIZED" } });
     });
@@ -117,7 +120,7 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
 
       expect(listed.status).toBe(200);
       expect(new Set(listed.body.items.map((entry: { orderId: string }) => entry.orderId))).toEqual(new Set(doomed));
-      const [first, second] = listed.body.items as { id: string; orderId: string }[];
+      const [first, second] = listed.body.items as { id: string; orderId: string; group: string }[];
       expect(listed.body.items[0]).toEqual({
         id: first!.id,
         status: "dead",
@@ -129,7 +132,26 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
         lastFailureAt: expect.any(String),
         deaths: 1,
         replays: 0,
+        group: expect.stringMatching(/^[0-9a-f]{12}$/),
+        edited: false,
       });
+      // Both died of one cause, in one place: one group.
+      expect((await call("GET", "/dlq/groups")).body).toEqual({
+        items: [
+          {
+            group: first!.group,
+            errorType: "MoleculerRetryableError",
+            message: "chaos: antifraud failed on purpose",
+            originQueue: "orchestrator",
+            eventType: "OrderCreated",
+            count: 2,
+            firstSeen: expect.any(String),
+            lastSeen: expect.any(String),
+          },
+        ],
+      });
+      expect((await call("GET", `/dlq?group=${first!.group}`)).body.items).toHaveLength(2);
+      expect((await call("GET", "/dlq?group=000000000000")).body.items).toEqual([]);
       const shown = await call("GET", `/dlq/${first!.id}`);
       expect(shown).toMatchObject({
         status: 200,
@@ -147,7 +169,14 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
         timeoutMs: 15_000,
         what: "the breakers to let calls through",
       });
-      expect(await call("POST", "/dlq/replay", {}, ADMIN)).toEqual({ status: 200, headers: expect.anything(), body: { replayed: 1 } });
+      const started = await call("POST", "/dlq/replay", {}, ADMIN);
+      expect(started).toMatchObject({ status: 202, body: { kind: "replay", status: "running", total: 1, by: "admin" } });
+      expect(started.headers.get("location")).toBe(`/api/dlq/jobs/${started.body.id}`);
+      const job = await waitFor(async () => {
+        const answer = await call("GET", `/dlq/jobs/${started.body.id}`);
+        return answer.body.status === "running" ? undefined : answer.body;
+      });
+      expect(job).toMatchObject({ status: "done", total: 1, replayed: 1, skipped: 0, failed: 0, endedAt: expect.any(String) });
       await waitFor(async () => (await call("GET", `/orders/${second!.orderId}`)).body.status === "confirmed", { what: "the replayed order to be confirmed" });
       expect((await call("GET", `/orders/${first!.orderId}`)).body.status).toBe("pending");
 
@@ -170,6 +199,42 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
       expect(await call("GET", `/dlq/${randomUUID()}`)).toMatchObject({ status: 404, body: { type: "DEAD_LETTER_NOT_FOUND" } });
       expect(await call("GET", "/dlq/not-an-id")).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
       expect(await call("GET", "/dlq?limit=0")).toMatchObject({ status: 422 });
+      expect(await call("GET", "/dlq?group=not-a-group")).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+      expect(await call("GET", `/dlq/jobs/${randomUUID()}`)).toMatchObject({ status: 404, body: { type: "DLQ_JOB_NOT_FOUND" } });
+      const edit = { patch: [{ op: "replace", path: "/data/total", value: 1 }], reason: "fix" };
+      expect(await call("PATCH", `/dlq/${randomUUID()}`, edit, ADMIN)).toMatchObject({ status: 404, body: { type: "DEAD_LETTER_NOT_FOUND" } });
+      expect(await call("PATCH", `/dlq/${randomUUID()}`, { ...edit, patch: [] }, ADMIN)).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+      expect(await call("PATCH", `/dlq/${randomUUID()}`, { ...edit, patch: [{ op: "rename", path: "/a" }] }, ADMIN)).toMatchObject({
+        status: 422,
+        body: { type: "VALIDATION_ERROR" },
+      });
+      expect(await call("POST", "/dlq/groups/0123456789ab/purge", {}, ADMIN)).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+    });
+
+    it("purges a group as a job, the reason kept with each entry; an ended job cannot be cancelled", async () => {
+      await call("PUT", "/chaos/payments", { failureRate: 1 }, ADMIN);
+      const doomed = (await call("POST", "/orders", { ...placement, customerId: "c-group" })).body.id as string;
+      const entry = await waitFor(async () => {
+        const answer = await call("GET", "/dlq?status=dead&limit=100");
+        return (answer.body.items as { orderId: string; group: string; id: string }[]).find((item) => item.orderId === doomed);
+      });
+      await call("PUT", "/chaos/payments", { failureRate: 0 }, ADMIN);
+
+      const started = await call("POST", `/dlq/groups/${entry.group}/purge`, { reason: "payments test, not worth replaying" }, BOB);
+
+      expect(started).toMatchObject({
+        status: 202,
+        body: { kind: "purge", filter: { group: entry.group }, by: "bob", reason: "payments test, not worth replaying" },
+      });
+      const job = await waitFor(async () => {
+        const answer = await call("GET", `/dlq/jobs/${started.body.id}`);
+        return answer.body.status === "running" ? undefined : answer.body;
+      });
+      expect(job).toMatchObject({ status: "done", total: started.body.total, purged: started.body.total, replayed: 0, failed: 0 });
+      expect((await call("GET", `/dlq/${entry.id}`)).body).toMatchObject({ status: "purged", purge: { reason: "payments test, not worth replaying" } });
+      expect((await call("GET", `/dlq?group=${entry.group}&status=dead`)).body.items).toEqual([]);
+      expect((await call("GET", "/dlq/jobs?limit=1")).body.items).toEqual([job]);
+      expect(await call("POST", `/dlq/jobs/${job.id}/cancel`, {}, ADMIN)).toMatchObject({ status: 409, body: { type: "DLQ_JOB_ENDED" } });
     });
   });
 

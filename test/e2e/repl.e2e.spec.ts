@@ -166,9 +166,30 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
 
     const dead = await repl.run("dlq list --status dead");
     const rows = dead.match(
-      new RegExp(`║ ${UUID} +│ dead +│ orchestrator +│ OrderCreated +│ ${UUID} +│ 2 +│ MoleculerRetryableError: chaos: antifraud failed on purpose`, "g"),
+      new RegExp(
+        `║ ${UUID} +│ dead +│ orchestrator +│ OrderCreated +│ ${UUID} +│ 2 +│ [0-9a-f]{12} +│ MoleculerRetryableError: chaos: antifraud failed on purpose`,
+        "g",
+      ),
     );
     expect(rows).toHaveLength(5);
+
+    const groups = await repl.run("dlq groups");
+    expect(groups).toMatch(/║ [0-9a-f]{12} +│ 5 +│ MoleculerRetryableError: chaos: antifraud failed on purpose +│ orchestrator +│ OrderCreated +│/);
+  });
+
+  it("dlq edit fixes a dead message's payload, checked against its event's schema, before the replay", async () => {
+    const [, id, orderId] = new RegExp(`║ (${UUID}) +│ dead +│ orchestrator +│ OrderCreated +│ (${UUID})`).exec(
+      await repl.run("dlq list --status dead --limit 1"),
+    )!;
+
+    const refused = await repl.run(`dlq edit ${id} [{"op":"replace","path":"/data/total","value":-1}] a negative total`);
+    expect(refused).toMatch(/^✖ 422 PAYLOAD_INVALID: the patched payload is not a valid OrderCreated$/m);
+    const edited = await repl.run(`dlq edit ${id} [{"op":"replace","path":"/data/customerId","value":"alice-fixed"}] customer id typed wrong`);
+    expect(edited).toMatch(new RegExp(`^dead letter ${id} edited; a replay sends this payload:$`, "m"));
+    expect(edited).toMatch(/"customerId": "alice-fixed"/);
+    const shown = await repl.run(`dlq show ${id}`);
+    expect(shown).toMatch(/║ edited +│ .+ by repl:\S+: customer id typed wrong +║/);
+    expect(shown).toMatch(new RegExp(`"orderId": "${orderId}"`));
   });
 
   it("with the fault gone, breakers shows antifraud.check, and dlq replay --all lets the orders settle", async () => {
@@ -179,7 +200,15 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
     expect(breakers).toMatch(/│ antifraud\.check +│ closed +│ \d+ +│ 10 +║/);
     expect(breakers).toMatch(/^DLQ depth: 5 dead letters$/m);
 
-    expect(await repl.run("dlq replay --all")).toMatch(/^replayed 5 dead letters$/m);
+    const replayed = await repl.run("dlq replay --all");
+    expect(replayed).toMatch(new RegExp(`^replay job ${UUID}: 5 dead letters at 100/s$`, "m"));
+    expect(replayed).toMatch(/^replay job: 5\/5$/m);
+    expect(replayed).toMatch(row("status", "done"));
+    expect(replayed).toMatch(row("replayed", "5"));
+    expect(replayed).toMatch(/^replay job done: replayed 5 of 5 dead letters, 0 skipped, 0 failed$/m);
+    const jobId = new RegExp(`║ job +│ (${UUID})`).exec(replayed)![1]!;
+    expect(await repl.run(`dlq job ${jobId}`)).toMatch(/║ by +│ repl:\S+@\S+ +║/);
+    expect(await repl.run(`dlq cancel-job ${jobId}`)).toMatch(new RegExp(`^✖ 409 DLQ_JOB_ENDED: job ${jobId} has ended: done$`, "m"));
     await repl.runUntil("order list --status pending", /^no orders$/m);
     expect(await repl.run("dlq list --status dead")).toMatch(/^no dead letters$/m);
   });
@@ -198,7 +227,7 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
   });
 
   it.each([
-    ["projection rebuild sagas", /^✖ <name> must be one of orders, dead-letters, not 'sagas'$/m],
+    ["projection rebuild payments", /^✖ <name> must be one of orders, dead-letters, sagas, not 'payments'$/m],
     ["order create alice euro book:1:100", /^✖ 422 VALIDATION_ERROR: The 'currency' field must be an ISO 4217 code of three capital letters\.$/m],
     [`order show ${randomUUID()}`, /^✖ 404 ORDER_NOT_FOUND: order .+ not found$/m],
     ["chaos set antifraud --failure-rate 2", /^✖ --failure-rate must be a number from 0 to 1, not '2'$/m],

@@ -90,11 +90,16 @@ describe.each(busFixtures)("a replay pressed right after the fix, on the $name",
 
     // The operator fixes antifraud and presses "Replay all" at once: the breaker has just opened.
     expect((await call("PUT", "/chaos/antifraud", { failureRate: 0 }, ADMIN)).status).toBe(200);
-    const replay = await call("POST", "/dlq/replay", {}, ADMIN);
+    const started = await call("POST", "/dlq/replay", {}, ADMIN);
+    expect(started.status).toBe(202);
+    const replay = await waitFor(async () => {
+      const job = (await call("GET", `/dlq/jobs/${started.body.id}`)).body;
+      return job.status === "running" ? undefined : job;
+    });
     expect(Date.now() - breakerOpenedAt[0]!).toBeLessThan(HALF_OPEN_MS / 2);
     expect(await antifraudBreaker()).not.toBe("closed");
-    expect(replay.status).toBe(200);
-    expect(replay.body.replayed).toBeGreaterThanOrEqual(DEAD_BEFORE_OPEN);
+    expect(replay).toMatchObject({ status: "done", skipped: 0, failed: 0 });
+    expect(replay.replayed).toBeGreaterThanOrEqual(DEAD_BEFORE_OPEN);
 
     // Every order confirms: the replayed ones and those that waited while the breaker was open.
     await waitFor(async () => (await Promise.all(orders.map(statusOf))).every((status) => status === "confirmed"), {
@@ -103,7 +108,7 @@ describe.each(busFixtures)("a replay pressed right after the fix, on the $name",
     }).catch(() => undefined);
     const entries = (await deadLetters()).map(({ status, deaths, replays }) => ({ status, deaths, replays }));
     expect(entries).toEqual(entries.map(() => ({ status: "replayed", deaths: 1, replays: 1 })));
-    expect(entries).toHaveLength(replay.body.replayed);
+    expect(entries).toHaveLength(replay.replayed);
     expect(await Promise.all(orders.map(statusOf))).toEqual(orders.map(() => "confirmed"));
     expect(await antifraudBreaker()).toBe("closed");
   }, 40_000);

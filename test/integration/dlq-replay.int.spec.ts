@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Errors } from "moleculer";
 import { MessageBus } from "../../adapters/bus";
-import { NO_STREAM, RecordedEvent } from "../../adapters/event-store";
+import { JsonObject, NO_STREAM, RecordedEvent, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { waitFor } from "../../tools/wait-for";
 import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { busFixtures } from "../support/buses";
@@ -18,10 +18,11 @@ const ENTRIES = 12;
 const CONFLICT = expect.stringMatching(/^DEAD_LETTER_(CONFLICT|REPLAYING|REPLAYED|PURGED)$/);
 
 /**
- * Concurrent operators on the DLQ (issue 11, item 7): two replay-alls, replay-all racing
- * replay-ones, replays racing purges. Each entry is sent at most once, and exactly once when
- * a replay won it; counted on the bus itself (messages waiting in the origin queue, then their
- * ids), on the memory bus and on RabbitMQ.
+ * Concurrent operators on the DLQ (issue 11, item 7): two replay jobs, a replay job racing
+ * replay-ones, replays racing purges, an edit before a replay (issue 15), a replay job whose
+ * node stops halfway, and a cancelled one. Each entry is sent at most once, and exactly once
+ * when a replay won it; counted on the bus itself (messages waiting in the origin queue, then
+ * their ids and payloads), on the memory bus and on RabbitMQ.
  */
 describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
   let app: EmbeddedApp;
@@ -33,7 +34,8 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     // The store of `npm start`: its appends commit on the next turn of the event loop, so
     // requests interleave as they do in production (the memory store never lets them).
     dir = mkdtempSync(join(tmpdir(), "dlq-replay-"));
-    env = { ...fixture.env(), ADMIN_TOKEN: TOKEN, EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}` };
+    // Jobs as fast as they go, unless a test paces them.
+    env = { ...fixture.env(), ADMIN_TOKEN: TOKEN, EVENT_STORE_URL: `sqlite:${join(dir, "events.db")}`, DLQ_REPLAY_RATE: "0" };
     app = await startEmbeddedApp({ env, services: ["api", "dlq"] });
     bus = acquireMessageBus({ url: app.config.busUrl, namespace: app.config.busNamespace });
   });
@@ -54,7 +56,10 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
   }
 
   /** Dead letters made the way production makes them: a consumer that fails its only attempt. */
-  async function deadLetters(count: number): Promise<{ id: string; messageId: string }[]> {
+  async function deadLetters(
+    count: number,
+    payloadOf: () => JsonObject = () => ({ data: { orderId: randomUUID() } }),
+  ): Promise<{ id: string; messageId: string }[]> {
     const failing = await bus.consume(QUEUE, [TOPIC], async () => Promise.reject(new Error("chaos")), {
       prefetch: 20,
       retry: { attempts: 1, baseMs: 1, maxMs: 1 },
@@ -63,7 +68,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     for (let index = 0; index < count; index += 1) {
       const messageId = randomUUID();
       messageIds.push(messageId);
-      await bus.publish({ messageId, topic: TOPIC, payload: { data: { orderId: randomUUID() } }, headers: { correlationId: messageId } });
+      await bus.publish({ messageId, topic: TOPIC, payload: payloadOf(), headers: { correlationId: messageId } });
     }
     const listed = await waitFor(
       async () => {
@@ -78,17 +83,41 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     return Promise.all(listed.map(async ({ id }) => ({ id, messageId: (await http("GET", `/dlq/${id}`)).body.message.messageId as string })));
   }
 
-  /** Every message the DLQ sent back to the origin queue, by id, taken off the queue. */
-  async function sentBack(queue = QUEUE): Promise<string[]> {
+  /** Every message the DLQ sent back to the origin queue, taken off the queue. */
+  async function deliveries(queue = QUEUE): Promise<{ messageId: string; payload: unknown }[]> {
     const waiting = await bus.queueDepth(queue);
-    const received: string[] = [];
-    const taker = await bus.consume(queue, [], async (delivery) => void received.push(delivery.messageId), {
+    const received: { messageId: string; payload: unknown }[] = [];
+    const taker = await bus.consume(queue, [], async ({ messageId, payload }) => void received.push({ messageId, payload }), {
       prefetch: 50,
       retry: { attempts: 1, baseMs: 1, maxMs: 1 },
     });
     await waitFor(() => received.length >= waiting, { what: `${waiting} messages taken off ${queue}` });
     await taker.stop();
-    return received.sort();
+    return received;
+  }
+
+  /** Their ids, sorted. */
+  async function sentBack(queue = QUEUE): Promise<string[]> {
+    return (await deliveries(queue)).map((delivery) => delivery.messageId).sort();
+  }
+
+  /** Starts a replay job (202, its Location) and follows it to its end. */
+  async function replayJob(
+    filter: object = {},
+  ): Promise<{ id: string; status: string; total: number; replayed: number; skipped: number; failed: number; startedAt: string; endedAt: string }> {
+    const started = await http("POST", "/dlq/replay", filter);
+    expect(started).toMatchObject({ status: 202, body: { kind: "replay", status: "running" } });
+    return followed(started.body.id as string);
+  }
+
+  async function followed(jobId: string) {
+    return waitFor(
+      async () => {
+        const job = (await http("GET", `/dlq/jobs/${jobId}`)).body;
+        return job.status === "running" ? undefined : job;
+      },
+      { timeoutMs: 20_000, what: `job ${jobId} to end` },
+    );
   }
 
   async function streamOf(entryId: string): Promise<RecordedEvent[]> {
@@ -102,18 +131,19 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
 
   const sorted = (values: string[]) => [...values].sort();
 
-  it("two replay-alls at the same moment: replayed counts add up to the entries, each message is sent once", async () => {
+  it("two replay jobs at the same moment: their replayed counts add up to the entries, each message is sent once", async () => {
     const entries = await deadLetters(ENTRIES);
 
-    const answers = await Promise.all([http("POST", "/dlq/replay", {}), http("POST", "/dlq/replay", {})]);
+    const jobs = await Promise.all([replayJob(), replayJob()]);
 
-    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+    for (const job of jobs) expect(job).toMatchObject({ status: "done", failed: 0, total: job.replayed + job.skipped });
     expect(await bus.queueDepth(QUEUE)).toBe(ENTRIES);
-    expect(answers[0].body.replayed + answers[1].body.replayed).toBe(ENTRIES);
+    expect(jobs[0].replayed + jobs[1].replayed).toBe(ENTRIES);
     expect(await sentBack()).toEqual(sorted(entries.map((entry) => entry.messageId)));
+    // An entry's events carry the id of the job that caused them as their correlation id.
     const replayers = await Promise.all(entries.map((entry) => byWhom(entry.id, "DeadLetterReplayed")));
-    for (const answer of answers) {
-      expect(answer.body.replayed).toBe(replayers.filter((by) => by[0] === answer.requestId).length);
+    for (const job of jobs) {
+      expect(job.replayed).toBe(replayers.filter((by) => by[0] === job.id).length);
     }
     for (const entry of entries) {
       expect(await byWhom(entry.id, "DeadLetterReplayClaimed")).toHaveLength(1);
@@ -122,25 +152,23 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     expect((await http("GET", "/dlq?status=replayed&limit=100")).body.items).toHaveLength(ENTRIES);
   });
 
-  it("replay-all racing a replay-one of every entry: each entry is sent once, by the request that claimed it", async () => {
+  it("a replay job racing a replay-one of every entry: each entry is sent once, by the operation that claimed it", async () => {
     const entries = await deadLetters(ENTRIES);
 
-    // The replay-ones go last entry first, to meet the replay-all halfway.
-    const [all, ...reversed] = await Promise.all([
-      http("POST", "/dlq/replay", {}),
-      ...[...entries].reverse().map((entry) => http("POST", `/dlq/${entry.id}/replay`)),
-    ]);
+    // The replay-ones go last entry first, to meet the job halfway.
+    const [all, ...reversed] = await Promise.all([replayJob(), ...[...entries].reverse().map((entry) => http("POST", `/dlq/${entry.id}/replay`))]);
     const ones = reversed.reverse();
 
     expect(await bus.queueDepth(QUEUE)).toBe(ENTRIES);
-    expect(all.status).toBe(200);
+    expect(all.status).toBe("done");
     const replayers = await Promise.all(entries.map((entry) => byWhom(entry.id, "DeadLetterReplayed")));
     const wonByOnes = ones.filter((one, index) => replayers[index]![0] === one.requestId).length;
-    expect(all.body.replayed + wonByOnes).toBe(ENTRIES);
+    expect(all.replayed + wonByOnes).toBe(ENTRIES);
+    expect(all.skipped).toBe(wonByOnes);
     expect(await sentBack()).toEqual(sorted(entries.map((entry) => entry.messageId)));
     for (const [index, entry] of entries.entries()) {
       expect(replayers[index]).toHaveLength(1);
-      expect([all.requestId, ones[index]!.requestId]).toContain(replayers[index]![0]);
+      expect([all.id, ones[index]!.requestId]).toContain(replayers[index]![0]);
       expect(await byWhom(entry.id, "DeadLetterReplayClaimed")).toEqual(replayers[index]);
       const one = ones[index]!;
       // A replay-one that lost its entry answers 409 in the gateway's one error shape, or
@@ -150,19 +178,16 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
     }
   });
 
-  it("replay-all racing purges: each entry is either purged and never sent, or replayed and sent once", async () => {
+  it("a replay job racing purges: each entry is either purged and never sent, or replayed and sent once", async () => {
     const entries = await deadLetters(ENTRIES);
 
-    const [all, ...purges] = await Promise.all([
-      http("POST", "/dlq/replay", {}),
-      ...entries.map((entry) => http("DELETE", `/dlq/${entry.id}`, { reason: "raced a replay" })),
-    ]);
+    const [all, ...purges] = await Promise.all([replayJob(), ...entries.map((entry) => http("DELETE", `/dlq/${entry.id}`, { reason: "raced a replay" }))]);
 
-    expect(all.status).toBe(200);
+    expect(all.status).toBe("done");
     const states = await Promise.all(entries.map(async (entry) => (await http("GET", `/dlq/${entry.id}`)).body.status as string));
     const replayed = entries.filter((_entry, index) => states[index] === "replayed");
     expect(await bus.queueDepth(QUEUE)).toBe(replayed.length);
-    expect(all.body.replayed).toBe(replayed.length);
+    expect(all.replayed).toBe(replayed.length);
     expect(await sentBack()).toEqual(sorted(replayed.map((entry) => entry.messageId)));
     entries.forEach((entry, index) => {
       expect(["replayed", "purged"]).toContain(states[index]);
@@ -255,13 +280,13 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
       "DeadLetterReplayClaimed",
       "DeadLetterReplayed",
     ]);
-    // Replaying it again sends nothing more.
-    expect(await http("POST", "/dlq/replay", {})).toMatchObject({ status: 200, body: { replayed: 0 } });
+    // Replaying it again sends nothing more: the job finds nothing to take in.
+    expect(await replayJob()).toMatchObject({ status: "done", total: 0, replayed: 0 });
     expect(await bus.queueDepth(QUEUE)).toBe(0);
   });
 
-  it("a replay whose publish fails gives its claim back: the entry is dead again, and the next replay sends it once", async () => {
-    // A dead letter of a queue that no consumer declared: the bus refuses to send to it.
+  /** A dead letter of a queue that no consumer declared: the bus refuses to send to it. */
+  async function deadLetterOfNowhere(): Promise<{ entryId: string; messageId: string }> {
     const entryId = randomUUID();
     const messageId = randomUUID();
     const now = new Date().toISOString();
@@ -289,6 +314,11 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
       ],
       { expectedRevision: NO_STREAM },
     );
+    return { entryId, messageId };
+  }
+
+  it("a replay whose publish fails gives its claim back: the entry is dead again, and the next replay sends it once", async () => {
+    const { entryId, messageId } = await deadLetterOfNowhere();
 
     const failed = await http("POST", `/dlq/${entryId}/replay`);
     expect(failed.status).toBeGreaterThanOrEqual(500);
@@ -299,7 +329,7 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
       retry: { attempts: 1, baseMs: 1, maxMs: 1 },
     });
     await declared.stop();
-    expect(await http("POST", "/dlq/replay", {})).toMatchObject({ status: 200, body: { replayed: 1 } });
+    expect(await replayJob()).toMatchObject({ status: "done", total: 1, replayed: 1, failed: 0 });
     expect(await sentBack("nowhere")).toEqual([messageId]);
     expect((await streamOf(entryId)).map((event) => event.type)).toEqual([
       "MessageDeadLettered",
@@ -308,5 +338,155 @@ describe.each(busFixtures)("concurrent DLQ replays on the $name", (fixture) => {
       "DeadLetterReplayClaimed",
       "DeadLetterReplayed",
     ]);
+  });
+  /** An OrderCreated as the relay publishes it, whose line a bug priced negative: the consumer refuses it. */
+  const poisonedOrder = (): JsonObject => {
+    const orderId = randomUUID();
+    const at = new Date().toISOString();
+    return {
+      id: randomUUID(),
+      type: TOPIC,
+      stream: `order-${orderId}`,
+      revision: 0,
+      position: "7",
+      data: { orderId, customerId: "alice", currency: "EUR", items: [{ productId: "book", quantity: 2, unitPrice: -1250 }], total: -2500, createdAt: at },
+      metadata: { correlationId: orderId, causationId: orderId, occurredAt: at },
+    };
+  };
+
+  it("an edited poison message is replayed once, as edited, by one of two replays racing: the consumer never sees the original", async () => {
+    const [entry] = await deadLetters(1, poisonedOrder);
+    const original = (await http("GET", `/dlq/${entry!.id}`)).body.message.payload;
+    const fix = [
+      { op: "test", path: "/data/items/0/unitPrice", value: -1250 },
+      { op: "replace", path: "/data/items/0/unitPrice", value: 1250 },
+      { op: "replace", path: "/data/total", value: 2500 },
+    ];
+    const fixed = { ...original, data: { ...original.data, items: [{ productId: "book", quantity: 2, unitPrice: 1250 }], total: 2500 } };
+
+    // Refused, and nothing recorded: a path that does not exist, a result its schema refuses.
+    expect(await http("PATCH", `/dlq/${entry!.id}`, { patch: [{ op: "remove", path: "/data/discount" }], reason: "x" })).toMatchObject({
+      status: 422,
+      body: { type: "JSON_PATCH_INVALID", code: 422, data: { operation: 0 } },
+    });
+    expect(await http("PATCH", `/dlq/${entry!.id}`, { patch: [{ op: "replace", path: "/data/total", value: 2500 }], reason: "x" })).toMatchObject({
+      status: 422,
+      body: { type: "PAYLOAD_INVALID", data: { problems: [{ field: "data.items[0].unitPrice", message: expect.any(String) }] } },
+    });
+    expect((await streamOf(entry!.id)).map((event) => event.type)).toEqual(["MessageDeadLettered"]);
+
+    const edited = await http("PATCH", `/dlq/${entry!.id}`, { patch: fix, reason: "the price came in negative" });
+    expect(edited).toMatchObject({
+      status: 200,
+      body: { status: "dead", message: { payload: fixed }, edited: { by: "admin", reason: "the price came in negative" } },
+    });
+    const [, recorded] = await streamOf(entry!.id);
+    expect(recorded).toMatchObject({ type: "DeadLetterEdited", data: { by: "admin", reason: "the price came in negative", patch: fix, payload: fixed } });
+
+    const [job, one] = await Promise.all([replayJob(), http("POST", `/dlq/${entry!.id}/replay`)]);
+
+    const [replayer, ...others] = await byWhom(entry!.id, "DeadLetterReplayed");
+    expect(others).toEqual([]);
+    expect([job.id, one.requestId]).toContain(replayer);
+    expect(job.replayed).toBe(replayer === job.id ? 1 : 0);
+    expect(await bus.queueDepth(QUEUE)).toBe(1);
+    expect(await deliveries()).toEqual([{ messageId: entry!.messageId, payload: fixed }]);
+    expect(await byWhom(entry!.id, "DeadLetterReplayClaimed")).toHaveLength(1);
+    // Sent as it is: an edit now would change nothing that went out.
+    expect(await http("PATCH", `/dlq/${entry!.id}`, { patch: fix, reason: "too late" })).toMatchObject({ status: 409, body: { type: "DEAD_LETTER_REPLAYED" } });
+  });
+
+  it("a replay job whose sends keep failing fails after ten in a row, naming why; its entries stay dead", async () => {
+    const entries: string[] = [];
+    for (let index = 0; index < 12; index += 1) entries.push((await deadLetterOfNowhere()).entryId);
+
+    const job = await replayJob();
+
+    expect(job).toMatchObject({
+      status: "failed",
+      total: 12,
+      replayed: 0,
+      skipped: 0,
+      failed: 10,
+      error: expect.stringMatching(/^10 entries in a row failed/),
+    });
+    expect((await http("GET", "/dlq?status=dead&limit=100")).body.items).toHaveLength(12);
+    for (const entryId of entries.slice(0, 10)) {
+      expect((await streamOf(entryId)).map((event) => event.type)).toEqual(["MessageDeadLettered", "DeadLetterReplayClaimed", "DeadLetterReplayReleased"]);
+    }
+  });
+
+  describe("a paced replay job", () => {
+    const PACED_ENTRIES = 30;
+    const paced = () => ({ ...env, DLQ_REPLAY_RATE: "20" });
+
+    beforeEach(async () => {
+      await app.stop();
+      app = await startEmbeddedApp({ env: paced(), services: ["api", "dlq"] });
+    });
+
+    it("takes its entries at its rate, evenly", async () => {
+      await deadLetters(10);
+
+      const job = await replayJob();
+
+      expect(job).toMatchObject({ status: "done", total: 10, replayed: 10, rate: 20 });
+      // Nine waits of 50 ms between ten entries: no burst.
+      expect(Date.parse(job.endedAt) - Date.parse(job.startedAt)).toBeGreaterThanOrEqual(400);
+    });
+
+    it("whose node stops halfway is resumed by the next node to start, and sends every entry exactly once", async () => {
+      const entries = await deadLetters(PACED_ENTRIES);
+      const started = await http("POST", "/dlq/replay", {});
+      expect(started).toMatchObject({ status: 202, body: { status: "running", total: PACED_ENTRIES, rate: 20 } });
+      const jobId = started.body.id as string;
+      await waitFor(async () => (await http("GET", `/dlq/jobs/${jobId}`)).body.replayed >= 5, { what: "the job to record some progress" });
+
+      // Held by the test, so that the job's stream can be read with no node running.
+      const store = acquireEventStore(app.config.eventStoreUrl);
+      try {
+        await app.stop();
+        // What the stopped node recorded: its batches, and no end.
+        const recorded = await store.read(`dlqjob-${jobId}`);
+        expect(recorded.map((event) => event.type).filter((type) => type !== "DlqJobProgressed")).toEqual(["DlqJobStarted", "DlqJobEntriesListed"]);
+        const sentSoFar = await bus.queueDepth(QUEUE);
+        expect(recorded.reduce((sum, event) => sum + (event.type === "DlqJobProgressed" ? Number(event.data.done) : 0), 0)).toBe(sentSoFar);
+        expect(sentSoFar).toBeGreaterThanOrEqual(5);
+        expect(sentSoFar).toBeLessThan(PACED_ENTRIES);
+
+        app = await startEmbeddedApp({ env: paced(), services: ["api", "dlq"] });
+        const job = await followed(jobId);
+
+        expect(job).toMatchObject({ status: "done", total: PACED_ENTRIES, replayed: PACED_ENTRIES, skipped: 0, failed: 0 });
+        expect(await bus.queueDepth(QUEUE)).toBe(PACED_ENTRIES);
+        expect(await sentBack()).toEqual(sorted(entries.map((entry) => entry.messageId)));
+        for (const entry of entries) expect(await byWhom(entry.id, "DeadLetterReplayClaimed")).toEqual([jobId]);
+      } finally {
+        await releaseEventStore(app.config.eventStoreUrl);
+      }
+    });
+
+    it("stops when cancelled: what it sent is counted, the rest stays dead, and no node resumes it", async () => {
+      await deadLetters(PACED_ENTRIES);
+      const jobId = (await http("POST", "/dlq/replay", {})).body.id as string;
+      await waitFor(async () => (await http("GET", `/dlq/jobs/${jobId}`)).body.replayed >= 2, { what: "the job to record some progress" });
+
+      const cancelled = await http("POST", `/dlq/jobs/${jobId}/cancel`, {});
+
+      expect(cancelled).toMatchObject({ status: 200, body: { id: jobId, status: "cancelled", cancelledBy: "admin", endedAt: expect.any(String) } });
+      expect(await http("POST", `/dlq/jobs/${jobId}/cancel`, {})).toMatchObject({
+        status: 409,
+        body: { type: "DLQ_JOB_ENDED", data: { status: "cancelled" } },
+      });
+      // A stop waits for the job's run to end; the node started next finds no running job.
+      await app.stop();
+      app = await startEmbeddedApp({ env: paced(), services: ["api", "dlq"] });
+      const job = (await http("GET", `/dlq/jobs/${jobId}`)).body;
+      expect(job).toMatchObject({ status: "cancelled", total: PACED_ENTRIES, skipped: 0, failed: 0 });
+      expect(job.replayed).toBeLessThan(PACED_ENTRIES);
+      expect(await bus.queueDepth(QUEUE)).toBe(job.replayed);
+      expect((await http("GET", "/dlq?status=dead&limit=100")).body.items).toHaveLength(PACED_ENTRIES - job.replayed);
+      expect((await http("GET", "/dlq/jobs?status=running")).body).toEqual({ items: [], nextCursor: null });
+    });
   });
 });

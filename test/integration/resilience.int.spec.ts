@@ -181,13 +181,18 @@ describe.each(busFixtures)("resilience on the $name", (bus) => {
 
     await chaosOff();
     const [replayAll] = await Promise.all([
-      call<{ replayed: number }>("dlq.replayAll", { originQueue: "orchestrator" }),
+      call<{ id: string }>("dlq.replayAll", { originQueue: "orchestrator" }),
       (async () => {
         for (let index = 10; index < 30; index += 1) await call("orders.create", placement(index));
       })(),
     ]);
 
-    expect(replayAll).toEqual({ replayed: 10 });
+    // A replay job: it answers at once and replays in the background.
+    const job = await waitFor(async () => {
+      const now = await call<{ status: string }>("dlq.job", { id: replayAll.id });
+      return now.status === "running" ? undefined : now;
+    });
+    expect(job).toMatchObject({ status: "done", total: 10, replayed: 10, skipped: 0, failed: 0 });
     const settled = await waitFor(
       async () => {
         const now = await ledger();

@@ -66,6 +66,7 @@ describe("dead letter decider", () => {
         replayedAt: null,
         purge: null,
         claim: { id: "claim-1", ...claimant, at },
+        edited: null,
       });
     });
     it("completes its own claim once the message is sent: the entry is replayed", () => {
@@ -80,6 +81,7 @@ describe("dead letter decider", () => {
         replayedAt: at,
         purge: null,
         claim: null,
+        edited: null,
       });
     });
     it("refuses a second claim while one is held: a concurrent replay never sends it again", () => {
@@ -147,6 +149,7 @@ describe("dead letter decider", () => {
       replayedAt: null,
       purge: { reason: "test order", at },
       claim: null,
+      edited: null,
     });
   });
   it("refuses to replay a purged message and to purge a replayed one, or one whose replay is under way", () => {
@@ -154,6 +157,61 @@ describe("dead letter decider", () => {
     spec.given([deadLettered, claimed(), replayed]).when(purge).thenThrows("DEAD_LETTER_REPLAYED");
     spec.given([deadLettered, claimed()]).when(purge).thenThrows("DEAD_LETTER_REPLAYING");
   });
+  describe("an operator fixes the payload of a dead message before replaying it", () => {
+    const patch = [{ op: "replace" as const, path: "/data/orderId", value: "o-2" }];
+    const fixed = { data: { orderId: "o-2" } };
+    const edit: DeadLetterCommand = {
+      type: "EditDeadLetter",
+      data: { entryId, patch, payload: fixed, by: "alice", reason: "wrong order id" },
+      metadata: { now: at },
+    };
+    const edited: DeadLetterEvent = { type: "DeadLetterEdited", data: { entryId, by: "alice", reason: "wrong order id", patch, payload: fixed, at } };
+
+    it("records who, why, the patch and the payload it gave; the entry then holds only the edited payload", () => {
+      spec.given([deadLettered]).when(edit).then([edited]);
+      spec.given([deadLettered, edited]).thenState({
+        status: "dead",
+        id: entryId,
+        message: { ...message, payload: fixed },
+        deaths: 1,
+        replays: 0,
+        deadLetteredAt: at,
+        replayedAt: null,
+        purge: null,
+        claim: null,
+        edited: { by: "alice", reason: "wrong order id", at },
+      });
+    });
+    it("edits again an entry edited before, and one whose replay failed and gave its claim back", () => {
+      spec.given([deadLettered, edited]).when(edit).then([edited]);
+      spec.given([deadLettered, claimed(), released]).when(edit).then([edited]);
+    });
+    it("refuses to edit an entry being replayed, replayed or purged: what was sent stays what was sent", () => {
+      spec.given([deadLettered, claimed()]).when(edit).thenThrows("DEAD_LETTER_REPLAYING");
+      spec.given([deadLettered, claimed(), replayed]).when(edit).thenThrows("DEAD_LETTER_REPLAYED");
+      spec.given([deadLettered, purged]).when(edit).thenThrows("DEAD_LETTER_PURGED");
+      spec.given([]).when(edit).thenThrows("DEAD_LETTER_NOT_FOUND");
+    });
+    it("forgets an edit when the message dies again: what died is what a replay sends", () => {
+      const diedAgain: DeadLetterEvent = {
+        type: "MessageDeadLettered",
+        data: { ...message, payload: fixed, lastFailureAt: "2026-11-29T10:05:00.000Z", entryId, at },
+      };
+      spec.given([deadLettered, edited, claimed(), replayed, diedAgain]).thenState({
+        status: "dead",
+        id: entryId,
+        message: { ...message, payload: fixed, lastFailureAt: "2026-11-29T10:05:00.000Z" },
+        deaths: 2,
+        replays: 1,
+        deadLetteredAt: at,
+        replayedAt: at,
+        purge: null,
+        claim: null,
+        edited: null,
+      });
+    });
+  });
+
   it("knows no entry that never died", () => {
     spec.given([]).when(replay()).thenThrows("DEAD_LETTER_NOT_FOUND");
     spec.given([]).when(purge).thenThrows("DEAD_LETTER_NOT_FOUND");
