@@ -153,6 +153,77 @@ function renderDeadLetters(deadLetters) {
   }
 }
 
+function button(text, onClick) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = text;
+  element.addEventListener("click", onClick);
+  return element;
+}
+
+/** An admin action that needs a reason, asked for (and kept with the action's record). */
+function withReason(question, act) {
+  return () => {
+    const reason = prompt(question);
+    if (reason) act(reason);
+  };
+}
+
+function renderStuckSagas(sagas) {
+  const body = $("#stuck tbody");
+  body.replaceChildren();
+  if (!sagas) return body.append(row("saga list unavailable"));
+  for (const saga of sagas) {
+    const actions = document.createElement("td");
+    const path = `/sagas/${encodeURIComponent(saga.orderId)}`;
+    actions.append(
+      button("Retry", withReason("Why retry this saga's step now? (kept with the saga)", (reason) => admin("POST", `${path}/retry`, { reason }))),
+      " ",
+      button("Cancel", withReason("Why cancel this saga? Its steps are compensated and the order rejected. (kept with the saga)", (reason) => admin("POST", `${path}/cancel`, { reason }))),
+    );
+    const overdue = saga.deadline && Date.parse(saga.deadline) < Date.now();
+    body.append(row(saga.orderId, saga.step, saga.why, saga.startedAt, cell(saga.deadline, overdue ? "overdue" : ""), actions));
+  }
+}
+
+function renderGroups(groups) {
+  const body = $("#dlq-groups tbody");
+  body.replaceChildren();
+  for (const group of groups ?? []) {
+    const actions = document.createElement("td");
+    actions.append(
+      button("Replay group", () => admin("POST", "/dlq/replay", { group: group.group }).then(sayJob)),
+      " ",
+      button("Purge group", withReason("Why purge every message of this group? (kept with each)", (reason) => admin("POST", `/dlq/groups/${encodeURIComponent(group.group)}/purge`, { reason }).then(sayJob))),
+    );
+    body.append(row(`${group.errorType}: ${group.message}`, `${group.originQueue} / ${group.eventType}`, group.count, group.firstSeen, group.lastSeen, actions));
+  }
+}
+
+function renderJobs(jobs) {
+  const box = $("#dlq-jobs");
+  box.replaceChildren();
+  for (const job of jobs ?? []) {
+    const line = document.createElement("p");
+    line.className = "job";
+    line.dataset.job = job.id;
+    const done = job.replayed + job.purged + job.skipped + job.failed;
+    const bar = document.createElement("progress");
+    bar.max = Math.max(1, job.total);
+    bar.value = done;
+    const text = document.createElement("span");
+    const handled = job.kind === "purge" ? `${job.purged} purged` : `${job.replayed} sent`;
+    text.textContent = ` ${job.kind} job ${job.status}: ${done}/${job.total} (${handled}, ${job.skipped} skipped, ${job.failed} failed) by ${job.by}`;
+    line.append(bar, text);
+    if (job.status === "running") line.append(" ", button("Cancel", () => admin("POST", `/dlq/jobs/${job.id}/cancel`, {})));
+    box.append(line);
+  }
+}
+
+function sayJob(job) {
+  if (job) say(`${job.kind} job ${job.id} started: ${job.total} dead letters, ${job.rate}/s`);
+}
+
 function renderRedeliveries(redeliveries) {
   const body = $("#redeliveries tbody");
   body.replaceChildren();
@@ -162,10 +233,7 @@ function renderRedeliveries(redeliveries) {
   }
 }
 
-$("#replay-all").addEventListener("click", async () => {
-  const answer = await admin("POST", "/dlq/replay");
-  if (answer) say(`replayed ${answer.replayed} dead letters`);
-});
+$("#replay-all").addEventListener("click", async () => sayJob(await admin("POST", "/dlq/replay")));
 
 $("#saga-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -175,7 +243,7 @@ $("#saga-form").addEventListener("submit", async (event) => {
   view.replaceChildren();
   if (!response.ok) return (view.textContent = `${saga.type}: ${saga.message}`);
   const summary = document.createElement("p");
-  summary.textContent = `${saga.status}${saga.outcome ? `: ${saga.outcome}` : ""}${saga.reason ? ` (${saga.reason})` : ""}`;
+  summary.textContent = `${saga.status}${saga.outcome ? `: ${saga.outcome}` : ""}${saga.reason ? ` (${saga.reason})` : ""}${saga.deadline ? `, deadline ${saga.deadline}` : ""}`;
   const table = document.createElement("table");
   const start = Date.parse(saga.startedAt);
   for (const { event: name, at, ...details } of saga.timeline) {
@@ -198,5 +266,8 @@ feed.onmessage = (message) => {
   renderBreakers(snapshot.resilience);
   renderChaos(snapshot.chaos);
   renderDeadLetters(snapshot.deadLetters);
+  renderGroups(snapshot.deadLetterGroups);
+  renderJobs(snapshot.replayJobs);
+  renderStuckSagas(snapshot.stuckSagas);
   renderRedeliveries(snapshot.redeliveries);
 };

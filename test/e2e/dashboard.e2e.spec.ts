@@ -103,15 +103,31 @@ describe("dashboard in chromium (embedded app)", () => {
       .locator("#redeliveries tbody tr td", { hasText: /^\d+ ms$/ })
       .first()
       .waitFor();
+    // The dead letters grouped by their cause: one group, antifraud's chaos failure.
+    await page.locator("#dlq-groups tbody tr td", { hasText: "MoleculerRetryableError: chaos: antifraud failed on purpose" }).first().waitFor();
+    // Sagas whose messages died, or that wait on the breaker, are listed once they run for 5 s.
+    const stuck = page.locator("#stuck tbody tr", { has: page.locator("td", { hasText: /^waiting for antifraud\.check$/ }) });
+    await stuck.first().waitFor({ timeout: 15_000 });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-incident.png"), fullPage: true });
+
+    // An operator retries one now; the reason asked for is kept with the saga, under the token's name.
+    const retried = (await stuck.first().locator("td").first().textContent())!;
+    page.once("dialog", (dialog) => void dialog.accept("checking the retry button"));
+    await stuck.first().locator("button", { hasText: "Retry" }).click();
+    await page.waitForFunction(async (orderId) => {
+      const saga = (await (await fetch(`/api/sagas/${orderId}`)).json()) as { timeline: { event: string; by?: string; reason?: string }[] };
+      return saga.timeline.some((entry) => entry.event === "SagaRetryRequested" && entry.by === "admin" && entry.reason === "checking the retry button");
+    }, retried);
 
     await antifraud.locator('input[name="failureRate"]').fill("0");
     await antifraud.locator("button").click();
     await page.waitForFunction(async () => ((await (await fetch("/api/chaos")).json()) as Chaos).antifraud.failureRate === 0);
     // Replay at once, with the breaker still open: the replayed messages wait for it, unspent.
     await page.locator("#replay-all").click();
+    await page.locator("#dlq-jobs .job", { hasText: /replay job (running|done)/ }).waitFor();
 
     await page.locator('[data-count="confirmed"] b', { hasText: String(ORDERS) }).waitFor({ timeout: 15_000 });
+    await page.locator("#dlq-jobs .job", { hasText: /replay job done/ }).waitFor();
     await page.locator("#dlq tbody tr").first().waitFor({ state: "detached" });
     await page.fill("#saga-order", ids[0]!);
     await page.locator("#saga-form button").click();
