@@ -45,7 +45,7 @@ const TAKEOVER_BOUND_MS = 5000;
       write(formatLedger(report));
 
       expect(report.violations).toEqual([]);
-      expect(report.ledger).toMatchObject({ created: 200, lost: 0, appendedTwice: 0, heldPayments: 0 });
+      expect(report.ledger).toMatchObject({ created: 200, lost: 0, appendedTwice: 0, heldPayments: 0, pastDeadline: 0 });
       expect(report.ledger.confirmed + report.ledger.rejected + report.ledger.cancelled).toBe(200);
       expect(report.ledger.rejected).toBeGreaterThan(0);
       expect(report.ledger.cancelled).toBeGreaterThan(0);

@@ -58,6 +58,10 @@ export class EventLogQueries {
   private readonly refusedOrders = new Set<string>();
   private heldPayments = 0;
   private readonly sagaStarts = new Map<string, number>();
+  /** Saga streams not ended, with the deadline their SagaStarted recorded. */
+  private readonly sagaDeadlines = new Map<string, number>();
+  /** Orders whose saga started and has not ended (still stepping, or compensating after its order settled). */
+  private readonly sagasNotEnded = new Set<string>();
 
   /** url: the nodes' EVENT_STORE_URL. The store is opened at the first question. */
   constructor(private readonly url: string) {}
@@ -104,6 +108,10 @@ export class EventLogQueries {
       if (seen) seen.times += 1;
       else this.sagaSteps.set(key, { stream, type, step, times: 1 });
     }
+    if (type === "SagaStarted" && typeof data.deadline === "string") this.sagaDeadlines.set(stream, Date.parse(data.deadline));
+    if (type === "SagaEnded") this.sagaDeadlines.delete(stream);
+    if (type === "SagaStarted") this.sagasNotEnded.add(stream.slice("saga-".length));
+    if (type === "SagaEnded") this.sagasNotEnded.delete(stream.slice("saga-".length));
     if (type === "SagaStarted") {
       const { handledBy } = event.metadata;
       const node = typeof handledBy === "string" ? handledBy : JSON.stringify(handledBy ?? null);
@@ -185,6 +193,22 @@ export class EventLogQueries {
     return this.deadOrders.size;
   }
 
+  /** Dead-letter entries dead now, whatever their order's state (an OrderCancelled that died leaves its payment to void). */
+  async deadEntries(): Promise<number> {
+    await this.catchUp();
+    return [...this.deadLetters.values()].filter((entry) => entry.dead).length;
+  }
+
+  /**
+   * Sagas started and not ended whose order has no dead message: still at work. An order
+   * settles before its saga's compensations (the order is rejected, then the payment voided),
+   * so a count of settled orders alone says nothing of the voids still to come.
+   */
+  async sagasAtWork(): Promise<number> {
+    await this.catchUp();
+    return [...this.sagasNotEnded].filter((orderId) => !this.deadEntriesByOrder.has(orderId)).length;
+  }
+
   /** Events with the same id written twice, and facts recorded twice in one stream: both must stay 0. */
   async eventsAppendedTwice(): Promise<number> {
     const repeatedSteps = await this.repeatedSagaSteps();
@@ -241,6 +265,12 @@ export class EventLogQueries {
       if (error instanceof StreamNotFound) return null;
       throw error;
     }
+  }
+
+  /** Sagas still running at `now` though their recorded deadline had passed: the scheduler missed them. */
+  async sagasPastDeadline(now: Date): Promise<number> {
+    await this.catchUp();
+    return [...this.sagaDeadlines.values()].filter((deadline) => deadline < now.getTime()).length;
   }
 
   /** Which orchestrator started each saga. */

@@ -37,6 +37,8 @@ export interface Ledger {
   appendedTwice: number;
   /** Payments authorised for a rejected or cancelled order and not voided: must be 0. */
   heldPayments: number;
+  /** Sagas past their recorded deadline and still running: must be 0. */
+  pastDeadline: number;
 }
 
 export interface SoakReport {
@@ -92,6 +94,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   if (!leaseHolders) log(`${options.eventStoreUrl}: cannot tell which relay leads; the relay leader is not killed`);
   let relayFailover: Promise<RelayFailover> | undefined;
   const admin = { "content-type": "application/json", authorization: `Bearer ${options.adminToken}` };
+  /** Starts a replay job of every dead letter and follows it to its end (it answers 202 with its Location). */
+  const replayEverythingDead = async () => {
+    const started = await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
+    const location = started.headers.get("location");
+    if (started.status !== 202 || !location) throw new Error(`POST /dlq/replay answered ${started.status}: ${await started.text()}`);
+    const job = new URL(location, baseUrl);
+    const ended = await waitFor(
+      async () => {
+        const progress = (await (await fetch(job)).json()) as { status: string; replayed: number; total: number };
+        return progress.status === "running" ? undefined : progress;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, what: `the replay job ${location} to end` },
+    );
+    log(`replay job ${ended.status}: ${ended.replayed} of ${ended.total} replayed`);
+  };
   const chaos = (service: string, failureRate: number) =>
     fetch(`${baseUrl}/chaos/${service}`, { method: "PUT", headers: admin, body: JSON.stringify({ failureRate, latencyMs: failureRate > 0 ? 20 : 0 }) });
   const healthy = (timeoutMs: number) =>
@@ -129,7 +146,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         log("placed; waiting for every order to be settled or dead-lettered");
         await waitForQuiet(queries, log);
 
-        log(`quiet: ${await queries.ordersDeadInDlq()} orders in the DLQ; faults off, waiting for the breakers, replaying`);
+        log(
+          `quiet: ${await queries.ordersDeadInDlq()} orders, ${await queries.deadEntries()} messages in the DLQ; faults off, waiting for the breakers, replaying`,
+        );
         await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
         await waitFor(
           async () => {
@@ -138,8 +157,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           },
           { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },
         );
-        for (let replays = 0; (await queries.ordersDeadInDlq()) > 0 && replays < 5; replays += 1) {
-          await fetch(`${baseUrl}/dlq/replay`, { method: "POST", headers: admin, body: "{}" });
+        // Every dead message, also of a settled order: an OrderCancelled that died leaves a payment to void.
+        for (let replays = 0; (await queries.deadEntries()) > 0 && replays < 5; replays += 1) {
+          await replayEverythingDead();
           await waitForQuiet(queries, log);
         }
         const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
@@ -158,10 +178,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
 }
 
-/** Every created order settled or held in the DLQ. */
+/** Every created order settled or held in the DLQ, and every saga ended but those whose message is in the DLQ. */
 async function quiet(queries: EventLogQueries): Promise<boolean> {
-  const [created, settled, dead] = await Promise.all([queries.countOfType("OrderCreated"), queries.terminalOrders(), queries.ordersDeadInDlq()]);
-  return created === settled + dead;
+  const [created, settled, dead, atWork] = await Promise.all([
+    queries.countOfType("OrderCreated"),
+    queries.terminalOrders(),
+    queries.ordersDeadInDlq(),
+    queries.sagasAtWork(),
+  ]);
+  return created === settled + dead && atWork === 0;
 }
 
 /** Waits for a quiet point, telling every 10 s where things stand, and what is stuck if it never comes. */
@@ -172,7 +197,8 @@ async function waitForQuiet(queries: EventLogQueries, log: (line: string) => voi
     if (Date.now() > nextReport || Date.now() > deadline) {
       const stuck = await queries.unsettledOrders(5);
       log(
-        `created ${await queries.countOfType("OrderCreated")}, settled ${await queries.terminalOrders()}, in the DLQ ${await queries.ordersDeadInDlq()}; ` +
+        `created ${await queries.countOfType("OrderCreated")}, settled ${await queries.terminalOrders()}, in the DLQ ${await queries.ordersDeadInDlq()}, ` +
+          `sagas at work ${await queries.sagasAtWork()}; ` +
           `relay at ${await queries.relayCheckpoint()} of ${await queries.lastPosition()}; unsettled, not in the DLQ: ${JSON.stringify(stuck)}`,
       );
       nextReport = Date.now() + 10_000;
@@ -194,6 +220,7 @@ export async function ledgerOf(queries: EventLogQueries): Promise<Ledger> {
     lost: created - (await queries.terminalOrders()) - (await queries.ordersDeadInDlq()),
     appendedTwice: await queries.eventsAppendedTwice(),
     heldPayments: await queries.paymentsHeldForUnconfirmedOrders(),
+    pastDeadline: await queries.sagasPastDeadline(new Date()),
   };
 }
 
@@ -202,6 +229,7 @@ export function violationsOf(ledger: Ledger): string[] {
   if (ledger.lost !== 0) violations.push(`lost: ${ledger.lost} orders neither settled nor in the DLQ`);
   if (ledger.appendedTwice !== 0) violations.push(`appended twice: ${ledger.appendedTwice}`);
   if (ledger.heldPayments !== 0) violations.push(`payments held for rejected or cancelled orders: ${ledger.heldPayments}`);
+  if (ledger.pastDeadline !== 0) violations.push(`sagas past their deadline and still running: ${ledger.pastDeadline}`);
   if (ledger.confirmed + ledger.rejected + ledger.cancelled !== ledger.created) {
     violations.push(`${ledger.created - ledger.confirmed - ledger.rejected - ledger.cancelled} orders not settled after the replay`);
   }
@@ -218,6 +246,7 @@ export function formatLedger({ ledger, violations, rssMiB, relayFailover }: Soak
     ["lost", ledger.lost],
     ["events appended twice", ledger.appendedTwice],
     ["payments authorised for a rejected/cancelled order, not voided", ledger.heldPayments],
+    ["sagas past their deadline and still running", ledger.pastDeadline],
   ];
   const lines = ["| ledger | |", "|---|---|", ...rows.map(([name, value]) => `| ${name} | ${value} |`)];
   if (relayFailover) {
