@@ -74,7 +74,8 @@ type OrchestratorThis = WithEventStore &
     scheduler: DeadlineScheduler;
     /** Drives started by an operator's request, answered before they end: waited for at stop. */
     drives: Set<Promise<void>>;
-    callParticipant<T>(action: string, params: object): Promise<T>;
+    callParticipant<T>(action: string, params: object, waitedForDiscovery?: boolean): Promise<T>;
+    callDiscovered<T>(action: string, params: object, notFound: Error): Promise<T>;
     handleDelivery(delivery: Delivery): Promise<void>;
     drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga>;
     driveInBackground(orderId: string, metadata: EventMetadata, state: OrderSaga): void;
@@ -96,6 +97,8 @@ export interface Redelivery {
 }
 
 const RECENT_REDELIVERIES = 50;
+/** How long a call waits for a participant not discovered yet, when the broker has no request timeout. */
+const DEFAULT_DISCOVERY_WAIT_MS = 5000;
 /** When the broker's options do not say how long a breaker stays open. */
 const DEFAULT_HALF_OPEN_MS = 10_000;
 const DEFAULT_PAGE_SIZE = 20;
@@ -344,14 +347,33 @@ export function orchestratorService({
       /**
        * Calls a participant. A failure while its circuit breaker is not closed says nothing
        * about the message: it goes back without spending an attempt (see KillSwitch).
+       *
+       * Neither does a participant this node has not heard of yet: an orchestrator that starts
+       * (or restarts) takes messages before discovery has reached every node, and Moleculer
+       * refuses such a call at once, before any middleware, so each attempt of the bus went in
+       * milliseconds and a routine restart dead-lettered the sagas of the moment. The call waits
+       * for the service (as long as a request may take) and is made once more.
        */
-      async callParticipant<T>(this: OrchestratorThis, action: string, params: object): Promise<T> {
+      async callParticipant<T>(this: OrchestratorThis, action: string, params: object, waitedForDiscovery = false): Promise<T> {
         try {
           return await this.broker.call<T, object>(action, params);
         } catch (error) {
+          if (error instanceof Errors.ServiceNotFoundError && !waitedForDiscovery) return this.callDiscovered<T>(action, params, error);
           if (error instanceof Errors.MoleculerClientError || !this.killSwitch?.blocks(action)) throw error;
           throw new HandBack(`the circuit breaker of ${action} is open: ${(error as Error).message}`);
         }
+      },
+
+      async callDiscovered<T>(this: OrchestratorThis, action: string, params: object, notFound: Error): Promise<T> {
+        const service = action.slice(0, action.lastIndexOf("."));
+        const waitMs = this.broker.options.requestTimeout || DEFAULT_DISCOVERY_WAIT_MS;
+        try {
+          await this.broker.waitForServices(service, waitMs);
+        } catch {
+          throw notFound;
+        }
+        this.logger.info(`${service} discovered; calling ${action} again`);
+        return this.callParticipant<T>(action, params, true);
       },
 
       async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {

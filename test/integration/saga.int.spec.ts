@@ -3,7 +3,7 @@ import { ServiceSchema } from "moleculer";
 import { EventStore, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
-import { ServiceName } from "../../services";
+import { ServiceName, serviceFactories } from "../../services";
 import { busFixtures } from "../support/buses";
 import { EmbeddedApp, startEmbeddedApp, typesOf } from "../support/embedded-app";
 import { waitFor } from "../../tools/wait-for";
@@ -269,6 +269,21 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
       await releaseMessageBus(busOptions);
       await releaseEventStore(env.EVENT_STORE_URL!);
     }
+  });
+
+  it("waits for a participant the orchestrator has not discovered yet, instead of spending the message's attempts", async () => {
+    // One delivery: a call refused at once for want of payments would dead-letter the saga.
+    Object.assign(env, { BUS_RETRY_ATTEMPTS: "1" });
+    const app = await start(["orders", "relay", "orchestrator", "antifraud"]);
+    const order = await app.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+    await waitFor(async () => (await sagaSteps(app.store, order.id)).includes("SagaStepSucceeded:checkFraud"), { what: "the fraud check to be recorded" });
+
+    // Payments starts on this node while the call waits for it, as a participant's node joins late.
+    app.broker.createService(serviceFactories.payments(app.config));
+    const steps = await waitFor(() => sagaEnded(app.store, order.id), { what: "the saga to end" });
+
+    expect(steps).toEqual(CONFIRMED);
+    expect(await app.store.read(`order-${order.id}`).then((events) => events.map((event) => event.type))).toEqual(["OrderCreated", "OrderConfirmed"]);
   });
 
   it("lets two orchestrators on one queue share the work without recording any step twice", async () => {
