@@ -3,12 +3,14 @@ import { BrokerOptions, Errors, Transporters } from "moleculer";
 import { AppConfig } from "./config";
 import { fullJitter } from "./adapters/bus/full-jitter";
 import { AdminAuditMiddleware } from "./middlewares/admin-audit";
+import { CallerSideBreakersMiddleware } from "./middlewares/caller-side-breakers";
 import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
 
 /**
  * Moleculer's own middlewares in their own order, with the built-in "Retry" replaced by the
  * jittered one: it must stand where "Retry" stands, outside the circuit breaker and the
- * timeout, so that each attempt is timed and counted.
+ * timeout, so that each attempt is timed and counted. CallerSideBreakers stands inside the
+ * circuit breaker (a middleware wraps the ones listed before it).
  */
 function middlewares(config: AppConfig): NonNullable<BrokerOptions["middlewares"]> {
   const { retry } = config.resilience;
@@ -18,6 +20,7 @@ function middlewares(config: AppConfig): NonNullable<BrokerOptions["middlewares"
     "Bulkhead",
     "Cacher",
     "ContextTracker",
+    CallerSideBreakersMiddleware(),
     "CircuitBreaker",
     "Timeout",
     JitteredRetryMiddleware(retry),
