@@ -14,6 +14,7 @@ import { ORDERS_VIEW } from "../adapters/read-model/orders-view";
 import { InvalidCursor } from "../adapters/read-model/projection";
 import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
+import { CURRENCY_RULE, ORDER_ITEMS_RULE } from "./shared/order-rules";
 
 export interface OrdersServiceOptions {
   eventStoreUrl: string;
@@ -104,25 +105,8 @@ export function ordersService({ eventStoreUrl, readModelUrl, clock = systemClock
         params: {
           $$strict: true,
           customerId: typedText(ORDER_LIMITS.maxIdLength),
-          currency: {
-            type: "string",
-            pattern: /^[A-Z]{3}$/,
-            messages: { stringPattern: "The 'currency' field must be an ISO 4217 code of three capital letters." },
-          },
-          items: {
-            type: "array",
-            min: ORDER_LIMITS.minItems,
-            max: ORDER_LIMITS.maxItems,
-            items: {
-              type: "object",
-              strict: true,
-              props: {
-                productId: typedText(ORDER_LIMITS.maxIdLength),
-                quantity: { type: "number", integer: true, min: ORDER_LIMITS.minQuantity, max: ORDER_LIMITS.maxQuantity },
-                unitPrice: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
-              },
-            },
-          },
+          currency: CURRENCY_RULE,
+          items: ORDER_ITEMS_RULE,
           idempotencyKey: { ...typedText(255), optional: true },
         },
         async handler(this: OrdersThis, ctx: Context<CreateOrderParams, CreateOrderMeta>): Promise<PlacedOrder> {

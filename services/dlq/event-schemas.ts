@@ -1,5 +1,6 @@
 import Validator, { ValidationError, ValidationSchema } from "fastest-validator";
 import { ORDER_LIMITS } from "../../domain/order";
+import { CURRENCY_RULE, ORDER_ITEMS_RULE } from "../shared/order-rules";
 import { typedText } from "../shared/typed-text";
 
 /** One reason why an edited payload was refused: where, and what is wrong there. */
@@ -20,21 +21,8 @@ const EVENT_DATA: Record<string, ValidationSchema> = {
   OrderCreated: {
     orderId: id,
     customerId: id,
-    currency: { type: "string", pattern: /^[A-Z]{3}$/, messages: { stringPattern: "The '{field}' field must be an ISO 4217 code of three capital letters." } },
-    items: {
-      type: "array",
-      min: ORDER_LIMITS.minItems,
-      max: ORDER_LIMITS.maxItems,
-      items: {
-        type: "object",
-        strict: true,
-        props: {
-          productId: id,
-          quantity: { type: "number", integer: true, min: ORDER_LIMITS.minQuantity, max: ORDER_LIMITS.maxQuantity },
-          unitPrice: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
-        },
-      },
-    },
+    currency: CURRENCY_RULE,
+    items: ORDER_ITEMS_RULE,
     total: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
     createdAt: instant,
   },
