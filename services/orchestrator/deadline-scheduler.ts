@@ -1,6 +1,7 @@
 import { EventStore, Lease } from "../../adapters/event-store";
 import { Clock } from "../../adapters/clock";
 import { OrderSaga, dueOf } from "../../domain/order-saga";
+import { runAsLeader } from "../shared/leader-loop";
 
 export interface DeadlineSchedulerLogger {
   info(message: string): void;
@@ -31,7 +32,6 @@ export const DEADLINE_LEASE = "saga-deadlines";
  * a quarter of it), seconds against deadlines of minutes.
  */
 const LEASE_TTL_MS = 2000;
-const LEASE_TRIES_PER_TTL = 4;
 /**
  * The view is read again this often, for the sagas that started or moved since the last read;
  * a timer wakes the scheduler for the nearest due time it knows in between. A read is a page
@@ -94,31 +94,19 @@ export class DeadlineScheduler {
     clearTimeout(timer);
   }
 
-  private async run(): Promise<void> {
+  private run(): Promise<void> {
     const { store, logger } = this.options;
-    let standingBy = false;
-    while (this.running) {
-      let lease: Lease | undefined;
-      try {
-        lease = await store.tryAcquireLease(DEADLINE_LEASE, this.leaseTtlMs);
-      } catch (error) {
-        logger.warn(`deadline scheduler: the lease could not be asked for (${(error as Error).message}); trying again in ${FAILURE_PAUSE_MS} ms`);
-        await this.pause(FAILURE_PAUSE_MS);
-        continue;
-      }
-      if (!lease) {
-        if (!standingBy) logger.info("deadline scheduler: another orchestrator schedules saga deadlines; standing by");
-        standingBy = true;
-        await this.pause(this.leaseTtlMs / LEASE_TRIES_PER_TTL);
-        continue;
-      }
-      standingBy = false;
-      try {
-        await this.lead(lease);
-      } finally {
-        await lease.release().catch((error: unknown) => logger.warn(`deadline scheduler: the lease was not given up (${(error as Error).message})`));
-      }
-    }
+    return runAsLeader({
+      store,
+      lease: DEADLINE_LEASE,
+      ttlMs: this.leaseTtlMs,
+      who: "deadline scheduler",
+      work: "schedules saga deadlines",
+      logger,
+      running: () => this.running,
+      pause: (ms) => this.pause(ms),
+      lead: (lease) => this.lead(lease),
+    });
   }
 
   private async lead(lease: Lease): Promise<void> {

@@ -2,6 +2,7 @@ import { Logger } from "moleculer";
 import { MessageBus, OutgoingMessage } from "../../adapters/bus/port";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { EventStore, Lease, RecordedEvent } from "../../adapters/event-store";
+import { runAsLeader } from "../shared/leader-loop";
 import { PublishWindow } from "./publish-window";
 
 export interface OutboxRelayOptions {
@@ -38,12 +39,11 @@ const CHECKPOINT_INTERVAL_MS = 200;
 /**
  * The lease of the one relay publishing: a leader killed with -9 is replaced within this
  * (SQLite's lease row expires; PostgreSQL's lock dies with the session at once) plus one
- * try of a standby, LEASE_TTL_MS / LEASE_TRIES_PER_TTL later at most: 2.5 s, under the 5 s
+ * try of a standby, a quarter of LEASE_TTL_MS later at most (services/shared/leader-loop.ts): 2.5 s, under the 5 s
  * asked for, while a leader on a busy machine can miss three renewals in a row (one every
  * 500 ms) and keep it.
  */
 export const LEASE_TTL_MS = 2000;
-const LEASE_TRIES_PER_TTL = 4;
 /**
  * After a wake whose position readAll does not show yet (PostgreSQL shows an event once every
  * older transaction ended, a projector's included, which notifies no one), look again after
@@ -81,7 +81,7 @@ export function toMessage(event: RecordedEvent): OutgoingMessage {
  * store rather than in memory.
  *
  * One relay at a time: however many run, only the holder of the store's lease `name`
- * publishes; the others try to take it every LEASE_TTL_MS / LEASE_TRIES_PER_TTL. A new leader
+ * publishes; the others try to take it every quarter of LEASE_TTL_MS. A new leader
  * starts from the durable checkpoint. A leader that loses the lease stops publishing at once
  * and leaves the checkpoint to the next one: what it published meanwhile is published again,
  * at least once.
@@ -141,31 +141,19 @@ export class OutboxRelay {
   }
 
   /** Stands by until it holds the lease, publishes while it holds it, and again. */
-  private async run(): Promise<void> {
+  private run(): Promise<void> {
     const { store, name, logger } = this.options;
-    let standingBy = false;
-    while (this.running) {
-      let lease: Lease | undefined;
-      try {
-        lease = await store.tryAcquireLease(name, this.leaseTtlMs);
-      } catch (error) {
-        logger.warn(`relay: the lease could not be asked for (${(error as Error).message}); trying again in ${FAILURE_PAUSE_MS} ms`);
-        await this.pause(FAILURE_PAUSE_MS);
-        continue;
-      }
-      if (!lease) {
-        if (!standingBy) logger.info(`relay: another relay publishes; standing by`);
-        standingBy = true;
-        await this.pause(this.leaseTtlMs / LEASE_TRIES_PER_TTL);
-        continue;
-      }
-      standingBy = false;
-      try {
-        await this.lead(lease);
-      } finally {
-        await lease.release().catch((error: unknown) => logger.warn(`relay: the lease was not given up (${(error as Error).message})`));
-      }
-    }
+    return runAsLeader({
+      store,
+      lease: name,
+      ttlMs: this.leaseTtlMs,
+      who: "relay",
+      work: "publishes",
+      logger,
+      running: () => this.running,
+      pause: (ms) => this.pause(ms),
+      lead: (lease) => this.lead(lease),
+    });
   }
 
   private async lead(lease: Lease): Promise<void> {
