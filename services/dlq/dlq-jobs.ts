@@ -7,7 +7,7 @@ import { ListPage, Projection, ProjectionLogger } from "../../adapters/read-mode
 import type { Clock } from "../../adapters/clock";
 import { DomainError } from "../../domain/errors";
 import * as jobDecider from "../../domain/dlq-job";
-import { DlqJob, DlqJobCommand, DlqJobErrorCode, DlqJobEvent, DlqJobFilter, DlqJobKind, DlqJobStatus } from "../../domain/dlq-job";
+import { DlqJob, DlqJobCommand, DlqJobErrorCode, DlqJobEvent, DlqJobStatus } from "../../domain/dlq-job";
 import { DLQ_JOBS_VIEW, DlqJobView, StartedJob, jobView } from "./jobs";
 import { EntryOutcome, JobRunner } from "./job-runner";
 
@@ -24,16 +24,8 @@ export interface DlqJobsOptions {
   projectionLogger: ProjectionLogger;
 }
 
-/** What starts a job: what it does, to which entries (oldest first), for whom and why. */
-export interface JobRequest {
-  kind: DlqJobKind;
-  filter: DlqJobFilter;
-  entryIds: string[];
-  by: string;
-  reason: string | null;
-  /** Entries per second at most; 0: as fast as they go. */
-  rate: number;
-}
+/** What starts a job: what it does, to which entries (oldest first), for whom and why; its id is chosen here. */
+export type JobRequest = Omit<Extract<DlqJobCommand, { type: "StartDlqJob" }>["data"], "jobId">;
 
 /** A node looks this often for running jobs that no node runs (their node stopped or died). */
 const JOB_SCAN_MS = 2000;
