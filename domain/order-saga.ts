@@ -97,10 +97,10 @@ export type SagaEvent =
       type: "SagaStarted";
       data: SagaOrder & {
         at: string;
-        /** When it must have ended; null: none. Absent from sagas started before deadlines were recorded: none. */
-        deadline?: string | null;
-        /** How long a step may wait after the last progress; null (or absent): no limit. */
-        stepTimeoutMs?: number | null;
+        /** When it must have ended; null: none. */
+        deadline: string | null;
+        /** How long a step may wait after the last progress; null: no limit. */
+        stepTimeoutMs: number | null;
       };
     }
   | { type: "SagaStepSucceeded"; data: { orderId: string; step: SagaStep; at: string } }
@@ -114,6 +114,14 @@ export type SagaEvent =
   | { type: "SagaEnded"; data: { orderId: string; outcome: SagaOutcome; reason: string | null; at: string } };
 
 export type SagaEventType = SagaEvent["type"];
+
+/**
+ * SagaStarted version 1 → 2 (domain/upcasting.ts): sagas started before their limits were
+ * recorded have neither a deadline nor a step timeout, which version 2 says with nulls.
+ */
+export function sagaStartedV2(v1: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  return { ...v1, deadline: null, stepTimeoutMs: null };
+}
 
 /** Why a saga was stopped before its end: it rejects its order with `reason` and ends with `outcome`. */
 export interface SagaStop {
@@ -292,8 +300,8 @@ function applyEvent(state: OrderSaga, event: SagaEvent): OrderSaga {
         cancellationRequested: state.cancellationRequested,
         stop: null,
         startedAt: at,
-        deadline: deadline ?? null,
-        stepTimeoutMs: stepTimeoutMs ?? null,
+        deadline,
+        stepTimeoutMs,
         lastProgressAt: at,
         lastStep: null,
       };

@@ -1,11 +1,21 @@
+import { EVENT_UPCASTERS } from "../../domain/upcasting";
 import { SharedResources } from "../shared-resources";
 import { EventStoreDbEventStore, isEventStoreDbUrl } from "./eventstoredb";
 import { MemoryEventStore } from "./memory";
-import { EventStore } from "./port";
+import { EventSchemas, EventStore } from "./port";
 import { PostgresEventStore } from "./postgres";
 import { SqliteEventStore } from "./sqlite";
+import { VersionedEventStore } from "./versioned";
 
 export * from "./port";
+
+/**
+ * The store that EVENT_STORE_URL names, its events versioned by `schemas` (the domain's
+ * upcasters): see versioned.ts.
+ */
+export function createEventStore(url: string, schemas: EventSchemas = EVENT_UPCASTERS): EventStore {
+  return new VersionedEventStore(createAdapter(url), schemas);
+}
 
 /**
  * Builds the adapter that EVENT_STORE_URL names:
@@ -16,7 +26,7 @@ export * from "./port";
  *   client unchanged; `esdb://...` / `esdb+discover://...`, the scheme the client deprecated,
  *   mean the same and reach it in their kurrentdb:// form.
  */
-export function createEventStore(url: string): EventStore {
+function createAdapter(url: string): EventStore {
   if (url === "memory:" || url.startsWith("memory:")) return new MemoryEventStore();
   if (url.startsWith("sqlite:")) {
     const [path, query] = url.slice("sqlite:".length).split("?", 2);

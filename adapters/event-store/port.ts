@@ -24,6 +24,12 @@ export interface EventMetadata {
   occurredAt: string;
   /** The name of the admin whose request caused the event (ADMIN_TOKENS), when an admin route did. */
   actor?: string;
+  /**
+   * The version of the shape of `data` (an integer from 1), set on append to the version the
+   * code writes; an event stored without it is at version 1. Reads return every event at the
+   * current version of its type (see EventSchemas).
+   */
+  schemaVersion?: number;
   /** Adapters store and return any further keys unchanged. */
   [key: string]: unknown;
 }
@@ -115,6 +121,33 @@ export interface EventStore {
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/**
+ * The schema version of each event type and how its older versions read today: the domain's
+ * upcasters (domain/upcasting.ts), handed to the store when it is created (index.ts).
+ */
+export interface EventSchemas {
+  /** The version of `type` that the code writes. */
+  currentVersion(type: string): number;
+  /**
+   * `data`, written at `version`, in the shape of the current version of `type`.
+   * @throws when `version` is not one from 1 to the current version.
+   */
+  upcast(type: string, version: number, data: JsonObject): JsonObject;
+}
+
+/** An event stored in a shape this code cannot read: a schema version newer than it knows, or none it could know. */
+export class UnreadableEvent extends Error {
+  override readonly name = "UnreadableEvent";
+  constructor(
+    readonly stream: string,
+    readonly revision: number,
+    readonly eventId: string,
+    cause: unknown,
+  ) {
+    super(`event ${eventId} (${stream}@${revision}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }
 
 /** Called after an append; see EventStore.onAppended. */

@@ -2,8 +2,21 @@ import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANY, EventStore, NO_STREAM, RecordedEvent, STREAM_EXISTS, StreamNotFound, WrongExpectedRevision } from "../../adapters/event-store";
+import {
+  ANY,
+  EventData,
+  EventMetadata,
+  EventStore,
+  NO_STREAM,
+  RecordedEvent,
+  STREAM_EXISTS,
+  StreamNotFound,
+  UnreadableEvent,
+  WrongExpectedRevision,
+  createEventStore,
+} from "../../adapters/event-store";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { UnknownSchemaVersion } from "../../domain/upcasting";
 import { waitFor } from "../../tools/wait-for";
 import { eventStoreFixtures } from "../support/event-stores";
 import { anEvent, metadata, uniqueStream } from "../support/events";
@@ -19,10 +32,10 @@ async function conflictOf(attempt: Promise<unknown>): Promise<WrongExpectedRevis
   return error as WrongExpectedRevision;
 }
 
-/** Pages through the whole global log, keeping the events of the given streams. */
-async function globalLogOf(store: EventStore, streams: string[]): Promise<RecordedEvent[]> {
+/** Pages through the global log after `origin`, keeping the events of the given streams. */
+async function globalLogOf(store: EventStore, streams: string[], origin: bigint): Promise<RecordedEvent[]> {
   const kept: RecordedEvent[] = [];
-  let after: bigint | undefined;
+  let after = origin;
   for (;;) {
     const page = await store.readAll({ after, maxCount: 1000 });
     if (page.length === 0) return kept;
@@ -31,12 +44,30 @@ async function globalLogOf(store: EventStore, streams: string[]): Promise<Record
   }
 }
 
+/** SagaStarted as it was written before sagas recorded their limits: schema version 1. */
+function sagaStartedV1(orderId: string, metadataOverrides: Partial<EventMetadata> = {}): EventData {
+  return {
+    ...anEvent("SagaStarted", { orderId, customerId: "c-1", amount: 2500, currency: "EUR", at: "2026-11-29T10:00:00.000Z" }),
+    metadata: metadata(metadataOverrides),
+  };
+}
+
+/** What a reader keeps of an event: everything but its position. */
+const asRead = ({ id, type, data, metadata: meta, stream, revision }: RecordedEvent) => ({ id, type, data, metadata: meta, stream, revision });
+
 describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
   let store: EventStore;
+  let adapter: EventStore;
   let dispose: () => Promise<void>;
+  /**
+   * Where this run's global log starts: a real server (EVENT_STORE_URL) keeps the events of
+   * earlier runs, an unreadable one among them (see "refuses an event of a version newer...").
+   */
+  let origin: bigint;
 
   beforeAll(async () => {
-    ({ store, dispose } = await fixture.open());
+    ({ store, adapter, dispose } = await fixture.open());
+    ({ position: origin } = await store.append(uniqueStream("origin"), [anEvent("RunStarted")], { expectedRevision: NO_STREAM }));
   });
   afterAll(() => dispose());
 
@@ -53,9 +84,9 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
 
     expect(result.nextExpectedRevision).toBe(1);
     const events = await store.read(stream);
-    expect(events.map(({ id, type, data, metadata: meta, stream: s, revision }) => ({ id, type, data, metadata: meta, stream: s, revision }))).toEqual([
-      { ...first, stream, revision: 0 },
-      { ...second, stream, revision: 1 },
+    expect(events.map(asRead)).toEqual([
+      { ...first, metadata: { ...first.metadata, schemaVersion: 1 }, stream, revision: 0 },
+      { ...second, metadata: { ...second.metadata, schemaVersion: 1 }, stream, revision: 1 },
     ]);
     expect(events[1]!.position).toBe(result.position);
     expect(events[0]!.position < events[1]!.position).toBe(true);
@@ -212,7 +243,7 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
       }
     }
 
-    const log = await globalLogOf(store, [left, right]);
+    const log = await globalLogOf(store, [left, right], origin);
 
     expect(log.map((event) => event.id)).toEqual(appended);
     log.slice(1).forEach((event, index) => expect(event.position > log[index]!.position).toBe(true));
@@ -274,6 +305,88 @@ describe.each(eventStoreFixtures)("EventStore contract: $name", (fixture) => {
     });
   });
 
+  describe("versioned events (domain/upcasting.ts)", () => {
+    it("records on append the version the code writes, whatever the caller's metadata says, and reads an event at it as written", async () => {
+      const stream = uniqueStream("saga");
+      const started = {
+        ...anEvent("SagaStarted", {
+          orderId: "o-1",
+          customerId: "c-1",
+          amount: 2500,
+          currency: "EUR",
+          at: "2026-11-29T10:00:00.000Z",
+          deadline: null,
+          stepTimeoutMs: 60000,
+        }),
+        // Copied from another event: its version is not this event's.
+        metadata: metadata({ schemaVersion: 7 }),
+      };
+      const succeeded = anEvent("SagaStepSucceeded", { orderId: "o-1", step: "checkFraud", at: "2026-11-29T10:00:01.000Z" });
+
+      await store.append(stream, [started, succeeded], { expectedRevision: NO_STREAM });
+
+      const expected = [
+        { ...started, metadata: { ...started.metadata, schemaVersion: 2 }, stream, revision: 0 },
+        { ...succeeded, metadata: { ...succeeded.metadata, schemaVersion: 1 }, stream, revision: 1 },
+      ];
+      expect((await adapter.read(stream)).map(asRead)).toEqual(expected);
+      expect((await store.read(stream)).map(asRead)).toEqual(expected);
+      expect((await globalLogOf(store, [stream], origin)).map(asRead)).toEqual(expected);
+    });
+
+    it("reads SagaStarted written at version 1 (schemaVersion absent or 1) as version 2, by read and readAll", async () => {
+      const [unversioned, versionOne] = [uniqueStream("saga"), uniqueStream("saga")];
+      const [before, atOne] = [sagaStartedV1("o-old"), sagaStartedV1("o-one", { schemaVersion: 1, actor: "alice" })];
+      await adapter.append(unversioned, [before], { expectedRevision: NO_STREAM });
+      await adapter.append(versionOne, [atOne], { expectedRevision: NO_STREAM });
+
+      const asVersion2 = (event: EventData, stream: string) => ({
+        ...event,
+        data: { ...event.data, deadline: null, stepTimeoutMs: null },
+        metadata: { ...event.metadata, schemaVersion: 2 },
+        stream,
+        revision: 0,
+      });
+      expect((await store.read(unversioned)).map(asRead)).toEqual([asVersion2(before, unversioned)]);
+      expect((await store.read(versionOne, { direction: "backwards", maxCount: 1 })).map(asRead)).toEqual([asVersion2(atOne, versionOne)]);
+      expect((await globalLogOf(store, [unversioned, versionOne], origin)).map(asRead)).toEqual([
+        asVersion2(before, unversioned),
+        asVersion2(atOne, versionOne),
+      ]);
+      // What is stored stays as it was written.
+      expect((await adapter.read(unversioned))[0]!.data).toEqual(before.data);
+    });
+
+    it("refuses an event of a version newer than the code knows, by read and readAll, with an error naming it", async () => {
+      // A store of its own: the unreadable event would stop every later read of the global log
+      // across it (on a real server, read from where each run starts).
+      const own = await fixture.open();
+      try {
+        const stream = uniqueStream("saga");
+        const newer = { ...sagaStartedV1("o-new"), metadata: metadata({ schemaVersion: 3 }) };
+        const { position: ownOrigin } = await own.adapter.append(uniqueStream("origin"), [anEvent("RunStarted")], { expectedRevision: NO_STREAM });
+        await own.adapter.append(stream, [newer], { expectedRevision: NO_STREAM });
+
+        for (const read of [() => own.store.read(stream), () => globalLogOf(own.store, [stream], ownOrigin)]) {
+          const error = await read().then(
+            () => undefined,
+            (reason: unknown) => reason,
+          );
+          expect(error).toBeInstanceOf(UnreadableEvent);
+          expect(error).toMatchObject({
+            stream,
+            revision: 0,
+            eventId: newer.id,
+            message: `event ${newer.id} (${stream}@0): SagaStarted at schema version 3: this code reads versions 1 to 2 of it`,
+            cause: expect.any(UnknownSchemaVersion),
+          });
+        }
+      } finally {
+        await own.dispose();
+      }
+    });
+  });
+
   describe("leases", () => {
     it("has one holder at a time: taken again only once released, each name on its own", async () => {
       const name = uniqueStream("lease");
@@ -321,6 +434,41 @@ describe("SqliteEventStore on disk", () => {
     dir = mkdtempSync(join(tmpdir(), "glitchbuster-sqlite-"));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("hands readers of the global log its recent events at the current version as they are, not copied", async () => {
+    const store = createEventStore(`sqlite:${join(dir, "events.db")}`);
+    try {
+      await store.append("saga-o-1", [anEvent("SagaStepSucceeded", { orderId: "o-1", step: "checkFraud", at: "2026-11-29T10:00:01.000Z" })], {
+        expectedRevision: NO_STREAM,
+      });
+
+      const [first, second] = [await store.readAll(), await store.readAll()];
+
+      expect(first).toHaveLength(1);
+      expect(second[0]).toBe(first[0]);
+      expect(first[0]!.metadata.schemaVersion).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reads version 1 history from the file, after a restart, at the current version", async () => {
+    const path = join(dir, "events.db");
+    const before = new SqliteEventStore(path);
+    const started = sagaStartedV1("o-1");
+    await before.append("saga-o-1", [started], { expectedRevision: NO_STREAM });
+    await before.close();
+
+    // As index.ts builds it: nothing of the file is in its recent events, both reads parse rows.
+    const reopened = createEventStore(`sqlite:${path}`);
+    try {
+      const expected = [{ ...started, data: { ...started.data, deadline: null, stepTimeoutMs: null }, metadata: { ...started.metadata, schemaVersion: 2 } }];
+      expect((await reopened.read("saga-o-1")).map(asRead)).toEqual(expected.map((event) => ({ ...event, stream: "saga-o-1", revision: 0 })));
+      expect((await reopened.readAll()).map(asRead)).toEqual(expected.map((event) => ({ ...event, stream: "saga-o-1", revision: 0 })));
+    } finally {
+      await reopened.close();
+    }
+  });
 
   it("still has every event, in order, after being closed and reopened", async () => {
     const path = join(dir, "events.db");

@@ -7,7 +7,9 @@ import { EventStoreDbEventStore, isEventStoreDbUrl } from "../../adapters/event-
 import { MemoryEventStore } from "../../adapters/event-store/memory";
 import { PostgresEventStore } from "../../adapters/event-store/postgres";
 import { SqliteEventStore } from "../../adapters/event-store/sqlite";
+import { VersionedEventStore } from "../../adapters/event-store/versioned";
 import { ScratchDatabase, createScratchDatabase } from "../../adapters/postgres-databases";
+import { EVENT_UPCASTERS } from "../../domain/upcasting";
 import { startEventStoreDbFake } from "./esdb-fake";
 
 /** The PostgreSQL server on which each test run creates (and drops) a database of its own. */
@@ -43,11 +45,11 @@ const postgresFixture: EventStoreFixture = {
   name: "postgres",
   async open() {
     const database = await createTestDatabase();
-    const store = new PostgresEventStore(database.url);
+    const adapter = new PostgresEventStore(database.url);
     return {
-      store,
+      ...versioned(adapter),
       async dispose() {
-        await store.close();
+        await adapter.close();
         await database.drop();
       },
     };
@@ -57,26 +59,38 @@ const postgresFixture: EventStoreFixture = {
 /** One adapter under test, with what it needs around it (a temp dir, the gRPC fake). */
 export interface EventStoreFixture {
   name: string;
-  open(): Promise<{ store: EventStore; dispose(): Promise<void> }>;
+  open(): Promise<OpenedEventStore>;
+}
+
+export interface OpenedEventStore {
+  /** The adapter as index.ts hands it out: its events versioned by the domain's upcasters. */
+  store: EventStore;
+  /** The same adapter bare, which writes events as given: history as older code wrote it. */
+  adapter: EventStore;
+  dispose(): Promise<void>;
+}
+
+function versioned(adapter: EventStore): Pick<OpenedEventStore, "store" | "adapter"> {
+  return { store: new VersionedEventStore(adapter, EVENT_UPCASTERS), adapter };
 }
 
 export const eventStoreFixtures: EventStoreFixture[] = [
   {
     name: "memory",
     async open() {
-      const store = new MemoryEventStore();
-      return { store, dispose: () => store.close() };
+      const adapter = new MemoryEventStore();
+      return { ...versioned(adapter), dispose: () => adapter.close() };
     },
   },
   {
     name: "sqlite",
     async open() {
       const dir = mkdtempSync(join(tmpdir(), "glitchbuster-es-"));
-      const store = new SqliteEventStore(join(dir, "events.db"));
+      const adapter = new SqliteEventStore(join(dir, "events.db"));
       return {
-        store,
+        ...versioned(adapter),
         async dispose() {
-          await store.close();
+          await adapter.close();
           rmSync(dir, { recursive: true, force: true });
         },
       };
@@ -88,15 +102,15 @@ export const eventStoreFixtures: EventStoreFixture[] = [
     async open() {
       const external = process.env.EVENT_STORE_URL;
       if (external && isEventStoreDbUrl(external)) {
-        const store = new EventStoreDbEventStore(external);
-        return { store, dispose: () => store.close() };
+        const adapter = new EventStoreDbEventStore(external);
+        return { ...versioned(adapter), dispose: () => adapter.close() };
       }
       const fake = await startEventStoreDbFake();
-      const store = new EventStoreDbEventStore(fake.url);
+      const adapter = new EventStoreDbEventStore(fake.url);
       return {
-        store,
+        ...versioned(adapter),
         async dispose() {
-          await store.close();
+          await adapter.close();
           await fake.stop();
         },
       };

@@ -1,5 +1,6 @@
 import * as saga from "../../domain/order-saga";
 import { OrderSaga, SagaCommand, SagaEvent, SagaStep, StepResult } from "../../domain/order-saga";
+import { EVENT_UPCASTERS } from "../../domain/upcasting";
 import { specify } from "../support/decider-spec";
 
 /** Deadlines, step timeouts and operators' actions, each decided from the `now` its command carries. */
@@ -64,7 +65,9 @@ describe("saga deadlines and step timeouts", () => {
   });
 
   it("a saga started before deadlines were recorded has none", () => {
-    const before: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0 } };
+    // Its SagaStarted (version 1) as the store hands it on, lifted to version 2 (domain/upcasting.ts).
+    const before: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null } };
+    expect(EVENT_UPCASTERS.upcast("SagaStarted", 1, { ...order, at: t0 })).toEqual(before.data);
     expect(saga.dueOf(stateAfter([before]))).toBeNull();
     spec
       .given([before])
