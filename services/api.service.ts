@@ -14,6 +14,7 @@ import { allowOrigin, answerOptions } from "./api/cors";
 import { toErrorBody } from "./api/http-errors";
 import { commandsTakeTheirBodyOnly, jsonBody } from "./api/json-body";
 import { LiveFeed } from "./api/live-feed";
+import { OpenApiDocument, openApiDocument } from "./api/openapi";
 import { liveSnapshot } from "./api/live-snapshot";
 import { ADMIN_ALIASES, API_PATH, LIVE_PATH, PUBLIC_ALIASES, pathOf } from "./api/routes";
 import type { CreateOrderMeta } from "./orders.service";
@@ -40,7 +41,7 @@ interface GatewayMeta {
   $location?: string;
   $responseHeaders?: Record<string, string>;
 }
-type ApiThis = Service & { server: Server; adminTokens: AdminTokens; liveFeed: LiveFeed };
+type ApiThis = Service & { server: Server; adminTokens: AdminTokens; liveFeed: LiveFeed; openApi: OpenApiDocument };
 
 const LIVE_INTERVAL_MS = 1000;
 
@@ -168,6 +169,12 @@ export function apiService({
           return gatherResilience(ctx);
         },
       },
+
+      openapi: {
+        handler(this: ApiThis): OpenApiDocument {
+          return this.openApi;
+        },
+      },
     },
 
     methods: {
@@ -200,6 +207,8 @@ export function apiService({
     },
 
     created() {
+      // Built once, from the routes' own validators: a route it cannot describe stops the gateway from starting.
+      this.openApi = openApiDocument(this.originalSchema);
       this.liveFeed = new LiveFeed({
         maxClients: liveMaxClients,
         intervalMs: LIVE_INTERVAL_MS,

@@ -15,6 +15,7 @@ export const PUBLIC_ALIASES = {
   "GET /chaos": "api.chaos",
   "GET /resilience": "api.resilience",
   "GET /health": "api.health",
+  "GET /openapi.json": "api.openapi",
   "GET /projections/orders": "orders.projection",
   "GET /projections/dead-letters": "dlq.projection",
   "GET /projections/sagas": "orchestrator.projection",
