@@ -98,11 +98,14 @@ export function JitteredRetryMiddleware(options: JitteredRetryOptions): Middlewa
     const actionName = action.name!;
     const labels = { service: action.service?.fullName ?? null, action: actionName };
     // The broker does not know a private action: it is called again through its service
-    // (which takes the params from the context it is given).
+    // (which takes the params from the context it is given). A call directed at one node
+    // (`nodeID`) is retried on that node: given only the context, the broker would balance the
+    // retry to any node, and another node's answer would pass for the one asked (Moleculer's
+    // own Retry does so).
     const call = (attempt: Context) =>
       action.visibility === "private"
         ? action.service!.actions[action.rawName!]!(undefined, { ctx: attempt })
-        : broker.call(actionName, attempt.params, { ctx: attempt });
+        : broker.call(actionName, attempt.params, { ctx: attempt, ...(attempt.options.nodeID === undefined ? {} : { nodeID: attempt.options.nodeID }) });
 
     return async function jitteredRetry(ctx: RetriedContext): Promise<unknown> {
       const judgeOuter = ctx._retryJudge;
