@@ -152,8 +152,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         await Promise.all([chaos("antifraud", 0), chaos("payments", 0)]);
         await waitFor(
           async () => {
-            const report = (await (await fetch(`${baseUrl}/resilience`)).json()) as { breakers: { state: string }[] };
-            return report.breakers.every((breaker) => breaker.state !== "open");
+            const answer = await fetch(`${baseUrl}/resilience`);
+            if (!answer.ok) return false;
+            const report = (await answer.json()) as { breakers: { state: string }[]; unanswered: unknown[] };
+            return report.unanswered.length === 0 && report.breakers.every((breaker) => breaker.state !== "open");
           },
           { timeoutMs: 60_000, intervalMs: 500, what: "the breakers to let calls through" },
         );

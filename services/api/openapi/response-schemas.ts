@@ -60,9 +60,10 @@ const saga = {
   status: { enum: [...SAGA_STATUSES] },
   outcome: orNull({ enum: [...SAGA_OUTCOMES] }),
   reason: orNull(text),
-  step: orNull({ enum: ["checkFraud", "authorizePayment", "confirmOrder", "rejectOrder"] }),
+  step: orNull({ enum: ["checkFraud", "authorizePayment", "confirmOrder", "capturePayment", "rejectOrder"] }),
   why: { ...text, description: 'What it does or how it ended: "waiting for payments.authorize", "timed out: DEADLINE_EXCEEDED".' },
   startedAt: time,
+  definition: { ...count, minimum: 1, description: "The version of the saga's definition it runs (SAGA_DEFINITION when it started)." },
   deadline: orNull(time),
   endedAt: orNull(time),
 };
@@ -202,6 +203,7 @@ export const RESPONSE_SCHEMAS: Record<SchemaName, JsonSchema> = {
   }),
   Resilience: exactly({
     nodes: arrayOf(text),
+    unanswered: arrayOf(exactly({ nodeID: text, error: text })),
     breakers: arrayOf(
       exactly({
         caller: text,
