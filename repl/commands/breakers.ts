@@ -8,7 +8,7 @@ export const breakersCommand: ReplCommand = {
   usage: ["breakers"],
   async run({ broker, out }, args) {
     if (parseWords(args, {}).positionals.length > 0) throw new UsageError("breakers takes no argument");
-    const { breakers, bulkheads, dlq } = await gatherResilience(broker);
+    const { breakers, bulkheads, dlq, unanswered } = await gatherResilience(broker);
     out.line("circuit breakers (kept by the calling node):");
     out.table(
       ["caller node", "target node", "action", "state", "count", "failures"],
@@ -22,6 +22,7 @@ export const breakersCommand: ReplCommand = {
       ["node", "action", "in flight", "queued"],
       [...bulkheads].sort((a, b) => a.action.localeCompare(b.action)).map((bulkhead) => [bulkhead.nodeID, bulkhead.action, bulkhead.inFlight, bulkhead.queued]),
     );
+    for (const { nodeID, error } of unanswered) out.note(`node ${nodeID} did not answer (${error}): its breakers and bulkheads are not above`);
     out.line(dlq.depth === null ? `DLQ depth: unknown (${dlq.error})` : `DLQ depth: ${dlq.depth} dead letter${dlq.depth === 1 ? "" : "s"}`);
   },
 };
