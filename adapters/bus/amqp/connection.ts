@@ -39,13 +39,35 @@ export class AmqpConnection {
     return this.live !== undefined;
   }
 
-  /** Connects once; a failure is reported, not retried (a wrong URL should not go unnoticed). */
+  /**
+   * Connects. A refusal that says the URL is wrong (credentials, vhost, host name) fails at
+   * once: it must not go unnoticed. A broker that is restarting (the connection refused, reset
+   * or closed during the handshake) is waited for, with the reconnection backoff, for
+   * START_PATIENCE_MS: a node started while RabbitMQ restarts then starts when it is back,
+   * where it used to exit with code 1 (found by the soak).
+   */
   start(): Promise<void> {
-    this.starting ??= this.open().catch((error: unknown) => {
+    this.starting ??= this.openPatiently().catch((error: unknown) => {
       this.starting = undefined;
       throw error;
     });
     return this.starting;
+  }
+
+  private async openPatiently(): Promise<void> {
+    const giveUpAt = Date.now() + START_PATIENCE_MS;
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await this.open();
+        if (failures > 0) this.options.logger.info(`Connected to RabbitMQ after ${failures} failed attempt(s)`);
+        return;
+      } catch (error) {
+        const delay = reconnectDelay(failures);
+        if (this.closed || wrongAddress(error) || Date.now() + delay > giveUpAt) throw error;
+        this.options.logger.warn(`Connecting to RabbitMQ failed (${messageOf(error)}); trying again in ${Math.round(delay)} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** The current connection, waiting up to `waitMs` for a lost one to come back. */
@@ -178,6 +200,20 @@ export class AmqpConnection {
       );
     }, reconnectDelay(failures));
   }
+}
+
+/** How long a starting node waits for a RabbitMQ that refuses or drops its connection. */
+const START_PATIENCE_MS = 30_000;
+
+/**
+ * A refusal that no wait will change: bad credentials (403 ACCESS-REFUSED), a vhost that does
+ * not exist (530 NOT-ALLOWED), a host name that does not resolve, a malformed URL.
+ */
+function wrongAddress(error: unknown): boolean {
+  if (error instanceof TypeError) return true;
+  const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+  if (code === "ENOTFOUND") return true;
+  return /ACCESS[-_]REFUSED|NOT[-_]ALLOWED/.test(messageOf(error));
 }
 
 /** Exponential from 100 ms up to 5 s, the upper half jittered so that a cluster's nodes spread out. */
