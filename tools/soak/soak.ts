@@ -164,7 +164,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           await replayEverythingDead();
           await waitForQuiet(queries, log);
         }
-        const rss = Object.fromEntries([...cluster.running.values()].map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
+        // A node that died is left out here (its /proc entry is gone); the stop's exit codes tell it.
+        const alive = [...cluster.running.values()].filter(({ process: child }) => child.exitCode === null && child.signalCode === null);
+        const rss = Object.fromEntries(alive.map(({ node, process: child }) => [node.name, rssMiB(child.pid)]));
         rssMiBByRound.push(rss);
         log(`round ${round} done; RSS MiB ${JSON.stringify(rss)}`);
       }
