@@ -10,6 +10,7 @@ import { eventMetadata } from "./shared/event-metadata";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
 import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
+import { DomainErrorsMixin } from "../mixins/domain-errors.mixin";
 
 export interface PaymentsServiceOptions {
   eventStoreUrl: string;
@@ -34,13 +35,13 @@ type PaymentsThis = WithEventStore & {
 const orderId = typedText(ORDER_LIMITS.maxIdLength);
 
 /**
- * A saga participant with its own event-sourced state (stream payment-<orderId>). Both actions
- * are idempotent per order: a repeated call answers the state the first one left.
+ * A saga participant with its own event-sourced state (stream payment-<orderId>). Every action
+ * is idempotent per order: a repeated call answers the state the first one left.
  */
 export function paymentsService({ eventStoreUrl, limit, chaos, clock = systemClock }: PaymentsServiceOptions): ServiceSchemaFor<PaymentsThis> {
   return {
     name: "payments",
-    mixins: [EventStoreMixin({ url: eventStoreUrl }), ChaosMixin(chaos, ["authorize", "void"])],
+    mixins: [EventStoreMixin({ url: eventStoreUrl }), ChaosMixin(chaos, ["authorize", "void", "capture"]), DomainErrorsMixin({ PAYMENT_NOT_CAPTURABLE: 409 })],
     actions: {
       authorize: {
         visibility: "public",
@@ -65,6 +66,17 @@ export function paymentsService({ eventStoreUrl, limit, chaos, clock = systemClo
         handler(this: PaymentsThis, ctx: Context<{ orderId: string }>): Promise<PaymentAnswer> {
           return this.execute(ctx, ctx.params.orderId, {
             type: "VoidPayment",
+            data: { orderId: ctx.params.orderId },
+            metadata: { now: clock.now().toISOString() },
+          });
+        },
+      },
+      capture: {
+        visibility: "public",
+        params: { $$strict: true, orderId },
+        handler(this: PaymentsThis, ctx: Context<{ orderId: string }>): Promise<PaymentAnswer> {
+          return this.execute(ctx, ctx.params.orderId, {
+            type: "CapturePayment",
             data: { orderId: ctx.params.orderId },
             metadata: { now: clock.now().toISOString() },
           });

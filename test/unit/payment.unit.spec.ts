@@ -11,6 +11,8 @@ const voidPayment: PaymentCommand = { type: "VoidPayment", data: { orderId: "o-1
 const authorized: PaymentEvent = { type: "PaymentAuthorized", data: { ...request, authorizedAt: now } };
 const declined: PaymentEvent = { type: "PaymentDeclined", data: { ...request, reason: "AMOUNT_ABOVE_LIMIT", declinedAt: now } };
 const voided: PaymentEvent = { type: "PaymentVoided", data: { orderId: "o-1", voidedAt: now } };
+const capture: PaymentCommand = { type: "CapturePayment", data: { orderId: "o-1" }, metadata: { now } };
+const captured: PaymentEvent = { type: "PaymentCaptured", data: { orderId: "o-1", capturedAt: now } };
 
 describe("Payment decider", () => {
   it("authorises an amount up to the limit", () => spec.given([]).when(authorize(5000)).then([authorized]));
@@ -33,6 +35,24 @@ describe("Payment decider", () => {
     spec.given([]).when(voidPayment).then([voided]);
     spec.given([voided]).when(authorize(1_000_000)).then([]);
     spec.given([voided]).thenState({ status: "voided", orderId: "o-1", voidedAt: now, authorization: null });
+  });
+
+  describe("capture (saga definition v2, once the order is confirmed)", () => {
+    it("captures an authorised payment once; a repeated capture answers it with nothing new", () => {
+      spec.given([authorized]).when(capture).then([captured]);
+      spec.given([authorized, captured]).when(capture).then([]);
+      spec.given([authorized, captured]).thenState({ status: "captured", ...request, authorizedAt: now, capturedAt: now });
+    });
+    it("does not void a captured payment: a late void changes nothing", () => {
+      spec.given([authorized, captured]).when(voidPayment).then([]);
+    });
+    it.each([
+      ["none", []],
+      ["declined", [declined]],
+      ["voided", [authorized, voided]],
+    ])("refuses to capture a payment that is %s", (status, history) => {
+      spec.given(history).when(capture).thenThrows("PAYMENT_NOT_CAPTURABLE", { status });
+    });
   });
 });
 
