@@ -1,4 +1,5 @@
 import { RetryPolicy } from "./adapters/bus/port";
+import { LATEST_SAGA_DEFINITION } from "./domain/order-saga";
 
 /**
  * Everything the environment can set, read once, with the defaults of embedded mode.
@@ -47,6 +48,11 @@ export interface AppConfig {
    * progress. 0 turns one off.
    */
   saga: { deadlineMs: number; stepTimeoutMs: number };
+  /**
+   * SAGA_DEFINITION: the version of the saga's workflow (domain/order-saga.ts) that new sagas
+   * run; the orchestrator drives the sagas of this version and older, and refuses newer ones.
+   */
+  sagaDefinition: number;
   /** DLQ_REPLAY_RATE: dead letters a DLQ job replays (or purges) per second at most; 0: no limit. */
   dlqReplayRate: number;
   /** ADMIN_TOKENS and ADMIN_TOKEN: the Bearer tokens of admin routes, by name; one is generated at start when none is set. */
@@ -140,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       deadlineMs: integer(env, "SAGA_DEADLINE_MS", 600_000, 0, 604_800_000),
       stepTimeoutMs: integer(env, "SAGA_STEP_TIMEOUT_MS", 300_000, 0, 604_800_000),
     },
+    sagaDefinition: integer(env, "SAGA_DEFINITION", LATEST_SAGA_DEFINITION, 1, LATEST_SAGA_DEFINITION),
     adminTokens: adminTokens(env),
     dlqReplayRate: integer(env, "DLQ_REPLAY_RATE", DEFAULT_DLQ_REPLAY_RATE, 0, 100_000),
   };

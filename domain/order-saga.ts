@@ -5,7 +5,7 @@ import { DomainError } from "./errors";
  * the orchestrator must do next. Every step's result is recorded before the next step starts,
  * so a saga resumed after a crash or a redelivery never repeats a step it recorded.
  *
- *   checkFraud → authorizePayment → confirmOrder                      ⇒ confirmed
+ *   checkFraud → authorizePayment → confirmOrder [→ capturePayment]   ⇒ confirmed
  *   a step fails (fraud, declined payment) → rejectOrder → compensate  ⇒ rejected
  *   the order is cancelled meanwhile → compensate                      ⇒ cancelled
  *   its deadline or a step's timeout passes → rejectOrder → compensate ⇒ timed-out
@@ -19,9 +19,15 @@ import { DomainError } from "./errors";
  *
  * Compensations are data: each step that has an undo and may have happened is compensated,
  * in reverse order.
+ *
+ * The workflow itself is data too, and versioned (SAGA_DEFINITIONS): a saga records the version
+ * of the definition it starts with (SagaStarted) and runs by it to its end, whatever the code's
+ * latest is, so a definition can change while sagas run.
  */
 
-export type SagaStep = "checkFraud" | "authorizePayment" | "confirmOrder" | "rejectOrder";
+export type SagaStep = "checkFraud" | "authorizePayment" | "confirmOrder" | "capturePayment" | "rejectOrder";
+/** The steps a definition runs in order; rejectOrder is the saga's own way back, in every definition. */
+type ForwardStep = Exclude<SagaStep, "rejectOrder">;
 export type Compensation = "voidPayment";
 export const SAGA_OUTCOMES = ["confirmed", "rejected", "cancelled", "timed-out"] as const;
 export type SagaOutcome = (typeof SAGA_OUTCOMES)[number];
@@ -32,8 +38,43 @@ export type TimeoutReason = "DEADLINE_EXCEEDED" | "STEP_TIMED_OUT";
 /** Why an order was rejected, as orders.reject records it. */
 export type RejectionReason = "FRAUD_REJECTED" | "PAYMENT_DECLINED" | TimeoutReason | typeof OPERATOR_CANCELLED_REASON;
 
-const FORWARD_STEPS: readonly SagaStep[] = ["checkFraud", "authorizePayment", "confirmOrder"];
-const COMPENSATION_OF: Partial<Record<SagaStep, Compensation>> = { authorizePayment: "voidPayment" };
+/** One version of the workflow. */
+export interface SagaDefinition {
+  version: number;
+  /** The steps that take an order to its confirmation, in order. */
+  steps: readonly ForwardStep[];
+  /**
+   * The step that settles the order: once it succeeded nothing is undone, and the steps after it
+   * are carried out whatever happens (no cancellation, stop or time limit holds them back), as
+   * the order they serve is confirmed already.
+   */
+  pointOfNoReturn: ForwardStep;
+  /** The undo of each step that has one. */
+  compensations: Partial<Record<SagaStep, Compensation>>;
+}
+
+/**
+ * Every definition this code can run, by version. v2 captures the payment once the order is
+ * confirmed: the money is taken only for an order that stands. A capture is never undone by
+ * the saga: it comes after the point of no return (a captured payment is not voided either, see
+ * domain/payment.ts), and giving money back is a refund, a business decision of its own.
+ */
+export const SAGA_DEFINITIONS: readonly SagaDefinition[] = [
+  {
+    version: 1,
+    steps: ["checkFraud", "authorizePayment", "confirmOrder"],
+    pointOfNoReturn: "confirmOrder",
+    compensations: { authorizePayment: "voidPayment" },
+  },
+  {
+    version: 2,
+    steps: ["checkFraud", "authorizePayment", "confirmOrder", "capturePayment"],
+    pointOfNoReturn: "confirmOrder",
+    compensations: { authorizePayment: "voidPayment" },
+  },
+];
+export const LATEST_SAGA_DEFINITION = SAGA_DEFINITIONS.length;
+
 const REJECTION_OF: Partial<Record<SagaStep, RejectionReason>> = {
   checkFraud: "FRAUD_REJECTED",
   authorizePayment: "PAYMENT_DECLINED",
@@ -81,7 +122,8 @@ export interface OperatorRequest {
 }
 
 export type SagaCommand =
-  | { type: "StartSaga"; data: SagaOrder & { limits: SagaTimeLimits }; metadata: SagaCommandMetadata }
+  /** `definition`: the version of the workflow it runs (SAGA_DEFINITION), recorded with its start. */
+  | { type: "StartSaga"; data: SagaOrder & { limits: SagaTimeLimits; definition: number }; metadata: SagaCommandMetadata }
   | { type: "RequestCancellation"; data: { orderId: string }; metadata: SagaCommandMetadata }
   | { type: "RecordStepResult"; data: { orderId: string; step: SagaStep; result: StepResult }; metadata: SagaCommandMetadata }
   | { type: "RecordCompensation"; data: { orderId: string; step: SagaStep }; metadata: SagaCommandMetadata }
@@ -101,6 +143,8 @@ export type SagaEvent =
         deadline: string | null;
         /** How long a step may wait after the last progress; null: no limit. */
         stepTimeoutMs: number | null;
+        /** The version of the definition it runs (SAGA_DEFINITIONS), to its end. */
+        definition: number;
       };
     }
   | { type: "SagaStepSucceeded"; data: { orderId: string; step: SagaStep; at: string } }
@@ -123,6 +167,32 @@ export function sagaStartedV2(v1: Readonly<Record<string, unknown>>): Readonly<R
   return { ...v1, deadline: null, stepTimeoutMs: null };
 }
 
+/**
+ * SagaStarted version 2 → 3 (domain/upcasting.ts): every saga started before definitions were
+ * versioned ran the first one.
+ */
+export function sagaStartedV3(v2: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  return { ...v2, definition: 1 };
+}
+
+/**
+ * Why an orchestrator that knows the definitions up to `knownUpTo` (SAGA_DEFINITION) must not
+ * drive this saga, or null when it may: a saga is never run by rules other than its own.
+ */
+export function definitionRefusal(state: OrderSaga, knownUpTo: number): string | null {
+  const known = Math.min(knownUpTo, LATEST_SAGA_DEFINITION);
+  if (state.status === "initial" || state.definition <= known) return null;
+  return `saga of order ${state.order.orderId} runs definition v${state.definition}; this orchestrator knows ${known === 1 ? "v1" : `v1 to v${known}`}`;
+}
+
+/** The definition a saga runs. */
+function definitionOf(state: SagaRecord): SagaDefinition {
+  const definition = SAGA_DEFINITIONS.find((candidate) => candidate.version === state.definition);
+  if (!definition)
+    throw new DomainError("SAGA_DEFINITION_UNKNOWN", definitionRefusal(state, LATEST_SAGA_DEFINITION) ?? `no saga definition v${state.definition}`);
+  return definition;
+}
+
 /** Why a saga was stopped before its end: it rejects its order with `reason` and ends with `outcome`. */
 export interface SagaStop {
   outcome: Extract<SagaOutcome, "timed-out" | "cancelled">;
@@ -133,6 +203,8 @@ export interface SagaStop {
 
 interface SagaProgress {
   order: SagaOrder;
+  /** The version of the definition it runs. */
+  definition: number;
   completed: SagaStep[];
   compensated: SagaStep[];
   failure: { step: SagaStep; reason: RejectionReason } | null;
@@ -147,6 +219,9 @@ interface SagaProgress {
   lastStep: SagaStep | null;
 }
 
+/** A saga that has started. */
+type SagaRecord = Exclude<OrderSaga, { status: "initial" }>;
+
 export type OrderSaga =
   /** A cancellation can arrive before the order's creation is processed: it is kept. */
   | { status: "initial"; cancellationRequested: boolean }
@@ -157,6 +232,7 @@ export type SagaAction =
   | { type: "CheckFraud"; order: SagaOrder }
   | { type: "AuthorizePayment"; order: SagaOrder }
   | { type: "ConfirmOrder"; orderId: string }
+  | { type: "CapturePayment"; orderId: string }
   | { type: "RejectOrder"; orderId: string; reason: RejectionReason }
   | { type: "Compensate"; orderId: string; step: SagaStep; compensation: Compensation };
 
@@ -164,6 +240,7 @@ export const STEP_OF_ACTION = {
   CheckFraud: "checkFraud",
   AuthorizePayment: "authorizePayment",
   ConfirmOrder: "confirmOrder",
+  CapturePayment: "capturePayment",
   RejectOrder: "rejectOrder",
 } as const satisfies Record<string, SagaStep>;
 
@@ -190,15 +267,19 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
   switch (command.type) {
     case "StartSaga": {
       if (state.status !== "initial") return [];
-      const { limits, ...order } = command.data;
+      const { limits, definition, ...order } = command.data;
+      if (!SAGA_DEFINITIONS.some((candidate) => candidate.version === definition)) {
+        throw new DomainError("SAGA_DEFINITION_UNKNOWN", `no saga definition v${definition}; this code has v1 to v${LATEST_SAGA_DEFINITION}`, { definition });
+      }
       const deadline = limits.deadlineMs > 0 ? new Date(Date.parse(at) + limits.deadlineMs).toISOString() : null;
-      return [{ type: "SagaStarted", data: { ...order, at, deadline, stepTimeoutMs: limits.stepTimeoutMs > 0 ? limits.stepTimeoutMs : null } }];
+      const stepTimeoutMs = limits.stepTimeoutMs > 0 ? limits.stepTimeoutMs : null;
+      return [{ type: "SagaStarted", data: { ...order, at, deadline, stepTimeoutMs, definition } }];
     }
 
     case "RequestCancellation": {
       const { orderId } = command.data;
       if (state.cancellationRequested || state.status === "ended") return [];
-      if (state.status === "running" && state.completed.includes("confirmOrder")) return [];
+      if (state.status === "running" && pastPointOfNoReturn(state)) return [];
       return [{ type: "SagaCancellationRequested", data: { orderId, at } }];
     }
 
@@ -209,7 +290,7 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
       if (state.status === "ended") {
         // A step that was in flight when the saga ended still happened: record it so that
         // it is compensated, unless the saga ended well.
-        const needsUndo = result.kind === "succeeded" && COMPENSATION_OF[step] && state.outcome !== "confirmed";
+        const needsUndo = result.kind === "succeeded" && definitionOf(state).compensations[step] && state.outcome !== "confirmed";
         return needsUndo ? [{ type: "SagaStepSucceeded", data: { orderId, step, at } }] : [];
       }
       switch (result.kind) {
@@ -241,8 +322,9 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
     case "RecordCompensation": {
       const { orderId, step } = command.data;
       const progress = started(state, orderId);
-      const compensation = COMPENSATION_OF[step];
-      if (!compensation || !mayHaveHappened(progress).includes(step) || progress.compensated.includes(step)) return [];
+      const compensation = definitionOf(progress).compensations[step];
+      // Past its point of no return, its order stands: nothing is undone.
+      if (!compensation || pastPointOfNoReturn(progress) || !mayHaveHappened(progress).includes(step) || progress.compensated.includes(step)) return [];
       return [{ type: "SagaStepCompensated", data: { orderId, step, compensation, at } }];
     }
 
@@ -267,6 +349,9 @@ function recordFacts(command: SagaCommand, state: OrderSaga): SagaEvent[] {
       const { orderId } = command.data;
       const progress = operable(state, orderId);
       const step = currentStep(progress);
+      if (pastPointOfNoReturn(progress)) {
+        throw new DomainError("SAGA_PAST_CONFIRMATION", `the saga of order ${orderId} has confirmed its order; it finishes ${step ?? "its steps"}`, { step });
+      }
       if (!movesForward(progress) || !step) {
         throw new DomainError("SAGA_COMPENSATING", `the saga of order ${orderId} is already rejecting or cancelling its order`);
       }
@@ -290,10 +375,11 @@ export function evolve(state: OrderSaga, event: SagaEvent): OrderSaga {
 function applyEvent(state: OrderSaga, event: SagaEvent): OrderSaga {
   switch (event.type) {
     case "SagaStarted": {
-      const { at, deadline, stepTimeoutMs, ...order } = event.data;
+      const { at, deadline, stepTimeoutMs, definition, ...order } = event.data;
       return {
         status: "running",
         order,
+        definition,
         completed: [],
         compensated: [],
         failure: null,
@@ -333,11 +419,15 @@ function applyEvent(state: OrderSaga, event: SagaEvent): OrderSaga {
 export function nextAction(state: OrderSaga): SagaAction | null {
   if (state.status === "initial") return null;
   const { orderId } = state.order;
+  const { compensations } = definitionOf(state);
   const undo = pendingUndo(state);
-  const compensate = (step: SagaStep): SagaAction => ({ type: "Compensate", orderId, step, compensation: COMPENSATION_OF[step]! });
+  const compensate = (step: SagaStep): SagaAction => ({ type: "Compensate", orderId, step, compensation: compensations[step]! });
 
   if (state.status === "ended") return state.outcome !== "confirmed" && undo ? compensate(undo) : null;
   if (outcomeOf(state)) return null;
+  const next = nextStep(state);
+  // Past its point of no return the order is confirmed: what is left is done, whatever else was asked meanwhile.
+  if (next && pastPointOfNoReturn(state)) return forwardAction(next, state.order);
   if (state.cancellationRequested) return undo ? compensate(undo) : null;
   // The order is rejected before anything is undone: a confirmation racing a stop wins or loses there.
   const rejection = state.stop?.reason ?? state.failure?.reason;
@@ -345,15 +435,34 @@ export function nextAction(state: OrderSaga): SagaAction | null {
     if (!state.completed.includes("rejectOrder")) return { type: "RejectOrder", orderId, reason: rejection };
     return undo ? compensate(undo) : null;
   }
-  const next = FORWARD_STEPS.find((step) => !state.completed.includes(step));
-  switch (next) {
+  return next ? forwardAction(next, state.order) : null;
+}
+
+function forwardAction(step: ForwardStep, order: SagaOrder): SagaAction {
+  switch (step) {
     case "checkFraud":
-      return { type: "CheckFraud", order: state.order };
+      return { type: "CheckFraud", order };
     case "authorizePayment":
-      return { type: "AuthorizePayment", order: state.order };
-    default:
-      return { type: "ConfirmOrder", orderId };
+      return { type: "AuthorizePayment", order };
+    case "confirmOrder":
+      return { type: "ConfirmOrder", orderId: order.orderId };
+    case "capturePayment":
+      return { type: "CapturePayment", orderId: order.orderId };
+    default: {
+      const unknown: never = step;
+      throw new Error(`unknown saga step ${JSON.stringify(unknown)}`);
+    }
   }
+}
+
+/** The first step of its definition that it has not completed, or undefined when it completed them all. */
+function nextStep(state: SagaRecord): ForwardStep | undefined {
+  return definitionOf(state).steps.find((step) => !state.completed.includes(step));
+}
+
+/** Whether its order is settled confirmed: nothing is undone any more, what is left only goes forward. */
+function pastPointOfNoReturn(state: SagaRecord): boolean {
+  return state.completed.includes(definitionOf(state).pointOfNoReturn);
 }
 
 /** The step a saga waits on (the one its next action performs or undoes), or null when it has nothing to do. */
@@ -369,7 +478,8 @@ export function currentStep(state: OrderSaga): SagaStep | null {
  * settles (a rejection, a cancellation, a stop under way) or has ended.
  */
 export function dueOf(state: OrderSaga): { at: string; reason: TimeoutReason } | null {
-  if (state.status !== "running" || !movesForward(state)) return null;
+  // Past its point of no return, a time limit could only reject an order that is confirmed already.
+  if (state.status !== "running" || !movesForward(state) || pastPointOfNoReturn(state)) return null;
   const stepDue = state.stepTimeoutMs === null ? null : new Date(Date.parse(state.lastProgressAt) + state.stepTimeoutMs).toISOString();
   if (state.deadline !== null && (stepDue === null || Date.parse(state.deadline) <= Date.parse(stepDue)))
     return { at: state.deadline, reason: "DEADLINE_EXCEEDED" };
@@ -377,13 +487,13 @@ export function dueOf(state: OrderSaga): { at: string; reason: TimeoutReason } |
 }
 
 /** Whether the saga still goes for a confirmation: nothing refused, cancelled or stopped. */
-function movesForward(state: Exclude<OrderSaga, { status: "initial" }>): boolean {
+function movesForward(state: SagaRecord): boolean {
   return !state.failure && !state.cancellationRequested && !state.stop;
 }
 
 /** How a running saga ends once nothing is left to do, or null while something is. */
 function outcomeOf(state: Extract<OrderSaga, { status: "running" }>): { outcome: SagaOutcome; reason: string | null } | null {
-  if (state.completed.includes("confirmOrder")) return { outcome: "confirmed", reason: null };
+  if (pastPointOfNoReturn(state)) return nextStep(state) ? null : { outcome: "confirmed", reason: null };
   if (pendingUndo(state)) return null;
   if (state.cancellationRequested) return { outcome: "cancelled", reason: CANCELLED_REASON };
   if (state.stop && state.completed.includes("rejectOrder")) return { outcome: state.stop.outcome, reason: state.stop.reason };
@@ -397,19 +507,19 @@ function outcomeOf(state: Extract<OrderSaga, { status: "running" }>): { outcome:
  * recorded success: a call whose answer was lost (a timeout) may still have done its work,
  * and undos are idempotent, so undoing what never happened costs nothing.
  */
-function pendingUndo(state: Exclude<OrderSaga, { status: "initial" }>): SagaStep | undefined {
+function pendingUndo(state: SagaRecord): SagaStep | undefined {
   return mayHaveHappened(state)
     .reverse()
-    .find((step) => COMPENSATION_OF[step] && !state.compensated.includes(step));
+    .find((step) => definitionOf(state).compensations[step] && !state.compensated.includes(step));
 }
 
 /** The completed steps, and the step the saga asks for next unless it was refused. */
-function mayHaveHappened(state: Exclude<OrderSaga, { status: "initial" }>): SagaStep[] {
-  const asked = FORWARD_STEPS.find((step) => !state.completed.includes(step));
+function mayHaveHappened(state: SagaRecord): SagaStep[] {
+  const asked = nextStep(state);
   return asked && state.failure?.step !== asked ? [...state.completed, asked] : [...state.completed];
 }
 
-function started(state: OrderSaga, orderId: string): Exclude<OrderSaga, { status: "initial" }> {
+function started(state: OrderSaga, orderId: string): SagaRecord {
   if (state.status === "initial") throw new DomainError("SAGA_NOT_STARTED", `saga of order ${orderId} has not started`);
   return state;
 }

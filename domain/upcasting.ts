@@ -1,4 +1,4 @@
-import { sagaStartedV2 } from "./order-saga";
+import { sagaStartedV2, sagaStartedV3 } from "./order-saga";
 
 /**
  * Versioned events: code changes while history stays. Every stored event records the schema
@@ -57,5 +57,5 @@ export class UpcasterRegistry {
 
 /** The event types whose shape changed, and how each old shape reads today. */
 export const EVENT_UPCASTERS = new UpcasterRegistry({
-  SagaStarted: [sagaStartedV2],
+  SagaStarted: [sagaStartedV2, sagaStartedV3],
 });

@@ -30,6 +30,7 @@ export const serviceFactories = {
       bus: busOf(config),
       consume: { prefetch: config.busPrefetch, retry: config.busRetry },
       limits: config.saga,
+      definition: config.sagaDefinition,
     }),
   antifraud: (config: AppConfig) =>
     antifraudService({ maxTotal: config.antifraud.maxTotal, blocklist: config.antifraud.blocklist, chaos: config.antifraud.chaos }),

@@ -7,7 +7,7 @@ import { FraudDecision } from "../domain/antifraud";
 import { DomainError } from "../domain/errors";
 import { ORDER_LIMITS, OrderErrorCode, OrderEvent } from "../domain/order";
 import * as sagaDecider from "../domain/order-saga";
-import { OrderSaga, SagaAction, SagaCommand, SagaEvent, SagaTimeLimits, StepResult, nextAction } from "../domain/order-saga";
+import { OrderSaga, SagaAction, SagaCommand, SagaEvent, SagaTimeLimits, StepResult, definitionRefusal, nextAction } from "../domain/order-saga";
 import { AggregateRepository } from "../adapters/event-store/aggregate-repository";
 import { MetricsMixin, appMetric } from "../mixins/metrics.mixin";
 import { BusMixin, WithBus } from "../mixins/bus.mixin";
@@ -34,6 +34,11 @@ export interface OrchestratorServiceOptions {
   consume: ConsumeOptions;
   /** SAGA_DEADLINE_MS and SAGA_STEP_TIMEOUT_MS: recorded in each saga this orchestrator starts. */
   limits: SagaTimeLimits;
+  /**
+   * SAGA_DEFINITION: the version of the workflow each saga it starts runs, and the newest it
+   * drives (the code's latest when unset).
+   */
+  definition?: number;
   /** Where commands and the deadline scheduler read the time. */
   clock?: Clock;
 }
@@ -78,6 +83,7 @@ type OrchestratorThis = WithEventStore &
     callDiscovered<T>(action: string, params: object, notFound: Error): Promise<T>;
     handleDelivery(delivery: Delivery): Promise<void>;
     drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga>;
+    refuseUnknownDefinition(state: OrderSaga): void;
     driveInBackground(orderId: string, metadata: EventMetadata, state: OrderSaga): void;
     settleOverdue(orderId: string): Promise<void>;
     operate(ctx: Context<OperatorActionParams, GatewayMeta>, type: "RetrySaga" | "CancelSaga"): Promise<SagaSummary>;
@@ -109,6 +115,18 @@ interface BreakerEvent {
   action: string;
 }
 
+/**
+ * A saga of a definition newer than this orchestrator knows (an older node during a rolling
+ * upgrade): its message fails, so that the bus redelivers it, to an orchestrator that knows it
+ * if one shares the queue, and dead-letters it with this error after the last attempt.
+ */
+export class SagaDefinitionUnknown extends Error {
+  override readonly name = "SagaDefinitionUnknown";
+  constructor(refusal: string) {
+    super(`SAGA_DEFINITION_UNKNOWN: ${refusal}`);
+  }
+}
+
 /** The orchestrator's own queue, bound to the order events that start or stop a saga. */
 export const ORCHESTRATOR_QUEUE = "orchestrator";
 export const ORCHESTRATOR_TOPICS = ["OrderCreated", "OrderCancelled"] as const satisfies readonly OrderEvent["type"][];
@@ -126,6 +144,7 @@ export function orchestratorService({
   bus,
   consume,
   limits,
+  definition = sagaDecider.LATEST_SAGA_DEFINITION,
   clock = systemClock,
 }: OrchestratorServiceOptions): ServiceSchemaFor<OrchestratorThis> {
   return {
@@ -134,7 +153,7 @@ export function orchestratorService({
       EventStoreMixin({ url: eventStoreUrl }),
       ProjectionMixin({ name: "sagas", definition: SAGAS_VIEW, eventStoreUrl, readModelUrl }),
       BusMixin(bus),
-      DomainErrorsMixin({ SAGA_NOT_FOUND: 404, SAGA_ENDED: 409, SAGA_COMPENSATING: 409 }),
+      DomainErrorsMixin({ SAGA_NOT_FOUND: 404, SAGA_ENDED: 409, SAGA_COMPENSATING: 409, SAGA_PAST_CONFIRMATION: 409, SAGA_DEFINITION_UNKNOWN: 409 }),
       MetricsMixin(["busRedeliveries", "sagasFinished", "sagaDuration"]),
     ],
 
@@ -243,8 +262,10 @@ export function orchestratorService({
         if (delivery.topic === "OrderCreated") {
           const created = event.data as Extract<OrderEvent, { type: "OrderCreated" }>["data"];
           const order = { orderId, customerId: created.customerId, amount: created.total, currency: created.currency };
-          command = { type: "StartSaga", data: { ...order, limits }, metadata: { now } };
+          command = { type: "StartSaga", data: { ...order, limits, definition }, metadata: { now } };
         } else {
+          // Not even a cancellation is recorded in a saga that this orchestrator cannot run.
+          this.refuseUnknownDefinition((await this.sagas.load(orderId)).state);
           command = { type: "RequestCancellation", data: { orderId }, metadata: { now } };
         }
         if (delivery.attempt > 1) this.noteRedelivery(delivery, orderId);
@@ -255,6 +276,7 @@ export function orchestratorService({
 
       /** Does what the saga asks next, records it, and again, until it asks nothing more; answers the state it leaves. */
       async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga> {
+        this.refuseUnknownDefinition(state);
         for (let action = nextAction(state); action; action = nextAction(state)) {
           const result = await this.perform(action);
           const now = clock.now().toISOString();
@@ -269,6 +291,11 @@ export function orchestratorService({
         return state;
       },
 
+      refuseUnknownDefinition(this: OrchestratorThis, state: OrderSaga): void {
+        const refusal = definitionRefusal(state, definition);
+        if (refusal) throw new SagaDefinitionUnknown(refusal);
+      },
+
       /**
        * An operator's retry or cancel: recorded (with who and why) at the revision decided on,
        * answered at once (202, with the saga as recorded), and driven in the background: a
@@ -280,6 +307,8 @@ export function orchestratorService({
         const now = clock.now().toISOString();
         const metadata = { ...eventMetadata(ctx, now), handledBy: this.broker.nodeID };
         const request = { orderId, by: adminOf(ctx) ?? null, reason };
+        const refusal = definitionRefusal((await this.sagas.load(orderId)).state, definition);
+        if (refusal) throw new DomainError("SAGA_DEFINITION_UNKNOWN", refusal);
         const { state } = await this.sagas.handle(orderId, { type, data: request, metadata: { now } }, metadata);
         if (!isStarted(state)) throw new Error(`saga ${orderId} has no start after ${type}`);
         this.logger.info(`saga ${orderId}: ${type === "RetrySaga" ? "retry" : "cancellation"} by ${request.by ?? "an unnamed caller"} (${reason}); driving it`);
@@ -305,7 +334,8 @@ export function orchestratorService({
        */
       async settleOverdue(this: OrchestratorThis, orderId: string): Promise<void> {
         const now = clock.now().toISOString();
-        const { events } = await this.sagas.load(orderId);
+        const { state: before, events } = await this.sagas.load(orderId);
+        this.refuseUnknownDefinition(before);
         const first = events[0]?.metadata;
         const metadata: EventMetadata = {
           correlationId: typeof first?.correlationId === "string" ? first.correlationId : randomUUID(),
@@ -400,6 +430,7 @@ export function orchestratorService({
               ORDER_ALREADY_CANCELLED: { kind: "orderCancelled" },
               ORDER_ALREADY_CONFIRMED: { kind: "orderConfirmed" },
             });
+          case "CapturePayment":
           case "Compensate":
             await this.callParticipant(participant, { orderId: action.orderId });
             return { kind: "succeeded" };

@@ -6,6 +6,7 @@ export const PARTICIPANT_ACTION = {
   CheckFraud: "antifraud.check",
   AuthorizePayment: "payments.authorize",
   ConfirmOrder: "orders.confirm",
+  CapturePayment: "payments.capture",
   RejectOrder: "orders.reject",
   Compensate: "payments.void",
 } as const satisfies Record<SagaAction["type"], string>;
@@ -26,6 +27,8 @@ export interface SagaSummary {
   /** What it does or how it ended, in a few words: "waiting for payments.authorize", "timed out: DEADLINE_EXCEEDED". */
   why: string;
   startedAt: string;
+  /** The version of the definition it runs. */
+  definition: number;
   /** When it must have ended; null when it has no deadline (started with none, or before deadlines were recorded). */
   deadline: string | null;
   endedAt: string | null;
@@ -43,6 +46,7 @@ export function summaryOf(state: StartedSaga): SagaSummary {
     step: ended ? state.lastStep : currentStep(state),
     why: whyOf(state),
     startedAt: state.startedAt,
+    definition: state.definition,
     deadline: state.deadline,
     endedAt: ended ? state.endedAt : null,
   };

@@ -51,6 +51,7 @@ describe("REST operations: sagas, chaos, DLQ, resilience, admin auth (embedded a
       ["SagaStepSucceeded", "checkFraud"],
       ["SagaStepSucceeded", "authorizePayment"],
       ["SagaStepSucceeded", "confirmOrder"],
+      ["SagaStepSucceeded", "capturePayment"],
       ["SagaEnded", undefined],
     ]);
     expect(await call("GET", `/orders/${created.body.id}`)).toMatchObject({ status: 200, body: { status: "confirmed" } });

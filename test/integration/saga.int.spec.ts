@@ -5,7 +5,7 @@ import { acquireMessageBus, releaseMessageBus } from "../../adapters/bus";
 import { CHAOS_CONFIGURED, ChaosConfigured } from "../../mixins/chaos.mixin";
 import { ServiceName, serviceFactories } from "../../services";
 import { busFixtures } from "../support/buses";
-import { EmbeddedApp, startEmbeddedApp, typesOf } from "../support/embedded-app";
+import { EmbeddedApp, globalLog, startEmbeddedApp, typesOf } from "../support/embedded-app";
 import { waitFor } from "../../tools/wait-for";
 import { Clock } from "../../adapters/clock";
 import { SagaTimeLimits } from "../../domain/order-saga";
@@ -17,14 +17,16 @@ const placement = (customerId: string, unitPrice = 1250) => ({
   items: [{ productId: "book", quantity: 2, unitPrice }],
 });
 
-/** The steps of a saga that confirmed its order, each once and in order. */
-const CONFIRMED = [
+/** The steps of a saga of definition v1 that confirmed its order, each once and in order. */
+const CONFIRMED_V1 = [
   "SagaStarted",
   "SagaStepSucceeded:checkFraud",
   "SagaStepSucceeded:authorizePayment",
   "SagaStepSucceeded:confirmOrder",
   "SagaEnded:confirmed",
 ];
+/** The same for definition v2 (SAGA_DEFINITION's default): the payment is captured once the order is confirmed. */
+const CONFIRMED = [...CONFIRMED_V1.slice(0, -1), "SagaStepSucceeded:capturePayment", "SagaEnded:confirmed"];
 
 const ALL: ServiceName[] = ["orders", "relay", "orchestrator", "antifraud", "payments"];
 
@@ -96,8 +98,8 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
     await bus.cleanUp(env.BUS_NAMESPACE!, ["orchestrator"]);
   });
 
-  async function start(services: ServiceName[] = ALL, mods: Partial<Record<ServiceName, Partial<ServiceSchema>>> = {}) {
-    const app = await startEmbeddedApp({ env, services, mods });
+  async function start(services: ServiceName[] = ALL, mods: Partial<Record<ServiceName, Partial<ServiceSchema>>> = {}, extraEnv: Record<string, string> = {}) {
+    const app = await startEmbeddedApp({ env: { ...env, ...extraEnv }, services, mods });
     apps.push(app);
     return app;
   }
@@ -138,17 +140,19 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
 
     expect(steps).toEqual(CONFIRMED);
     expect(await typesOf(app.store, `order-${order.id}`)).toEqual(["OrderCreated", "OrderConfirmed"]);
-    expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized"]);
+    expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized", "PaymentCaptured"]);
     await expect(app.broker.call("orchestrator.get", { orderId: order.id })).resolves.toMatchObject({
       orderId: order.id,
       status: "ended",
       outcome: "confirmed",
       reason: null,
+      definition: 2,
       timeline: [
-        { event: "SagaStarted", customerId: "alice", amount: 2500, currency: "EUR" },
+        { event: "SagaStarted", customerId: "alice", amount: 2500, currency: "EUR", definition: 2 },
         { event: "SagaStepSucceeded", step: "checkFraud" },
         { event: "SagaStepSucceeded", step: "authorizePayment" },
         { event: "SagaStepSucceeded", step: "confirmOrder" },
+        { event: "SagaStepSucceeded", step: "capturePayment" },
         { event: "SagaEnded", outcome: "confirmed", reason: null },
       ],
     });
@@ -271,6 +275,60 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
     }
   });
 
+  describe("versioned definitions: a saga runs the definition it started with", () => {
+    const busOptions = () => ({ url: env.AMQP_URL ?? "memory:", namespace: env.BUS_NAMESPACE! });
+    let store: EventStore;
+    // Held by the test, so that the memory store and bus outlive the first broker.
+    beforeEach(() => {
+      store = acquireEventStore(env.EVENT_STORE_URL!);
+      acquireMessageBus(busOptions());
+    });
+    afterEach(async () => {
+      await releaseMessageBus(busOptions());
+      await releaseEventStore(env.EVENT_STORE_URL!);
+    });
+
+    /** Starts a saga on an orchestrator of `definition` with no payments (it records the fraud check and waits), then stops it. */
+    async function sagaStartedBy(definition: string): Promise<string> {
+      const first = await start(["orders", "relay", "orchestrator", "antifraud"], {}, { SAGA_DEFINITION: definition });
+      const order = await first.broker.call<{ id: string }, object>("orders.create", placement("alice"));
+      await waitFor(async () => (await sagaSteps(store, order.id)).includes("SagaStepSucceeded:checkFraud"), { what: "the fraud check to be recorded" });
+      await first.stop();
+      apps.splice(apps.indexOf(first), 1);
+      return order.id;
+    }
+
+    it("a v2 orchestrator finishes a saga started as v1 by v1's rules: confirmed, no capture", async () => {
+      const orderId = await sagaStartedBy("1");
+      expect((await store.read(`saga-${orderId}`))[0]!.data).toMatchObject({ definition: 1 });
+
+      const second = await start(["orders", "orchestrator", "antifraud", "payments"], {}, { SAGA_DEFINITION: "2" });
+      const steps = await waitFor(() => sagaEnded(second.store, orderId), { what: "the v1 saga to end" });
+
+      expect(steps).toEqual(CONFIRMED_V1);
+      expect(await typesOf(store, `payment-${orderId}`)).toEqual(["PaymentAuthorized"]);
+      await expect(second.broker.call("orchestrator.get", { orderId })).resolves.toMatchObject({ definition: 1, outcome: "confirmed" });
+    });
+
+    it("a v1-only orchestrator refuses a v2 saga: nothing recorded, its message dead-lettered with SAGA_DEFINITION_UNKNOWN", async () => {
+      const orderId = await sagaStartedBy("2");
+
+      const second = await start(["orders", "orchestrator", "antifraud", "payments", "dlq"], {}, { SAGA_DEFINITION: "1", BUS_RETRY_ATTEMPTS: "2" });
+      const deadLettered = await waitFor(
+        async () => (await globalLog(store)).find((event) => event.type === "MessageDeadLettered" && event.data.topic === "OrderCreated"),
+        { what: "the refused message to be dead-lettered" },
+      );
+
+      expect(deadLettered.data.error).toMatchObject({
+        name: "SagaDefinitionUnknown",
+        message: `SAGA_DEFINITION_UNKNOWN: saga of order ${orderId} runs definition v2; this orchestrator knows v1`,
+      });
+      expect(await sagaSteps(store, orderId)).toEqual(["SagaStarted", "SagaStepSucceeded:checkFraud"]);
+      expect(await typesOf(store, `payment-${orderId}`)).toEqual([]);
+      await expect(second.broker.call("orchestrator.get", { orderId })).resolves.toMatchObject({ definition: 2, status: "running", step: "authorizePayment" });
+    });
+  });
+
   it("waits for a participant the orchestrator has not discovered yet, instead of spending the message's attempts", async () => {
     // One delivery: a call refused at once for want of payments would dead-letter the saga.
     Object.assign(env, { BUS_RETRY_ATTEMPTS: "1" });
@@ -373,11 +431,12 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
           "SagaStepSucceeded:authorizePayment",
           "SagaTimedOut:confirmOrder",
           "SagaStepSucceeded:confirmOrder",
+          "SagaStepSucceeded:capturePayment",
           "SagaEnded:confirmed",
         ]);
         expect((await app.store.read(`saga-${order.id}`))[3]!.data).toMatchObject({ reason: "DEADLINE_EXCEEDED" });
         expect(await typesOf(app.store, `order-${order.id}`)).toEqual(["OrderCreated", "OrderConfirmed"]);
-        expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized"]);
+        expect(await typesOf(app.store, `payment-${order.id}`)).toEqual(["PaymentAuthorized", "PaymentCaptured"]);
       } finally {
         deliver();
       }
@@ -425,7 +484,7 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
       expect(oldOnes.body.items.map((saga: { orderId: string }) => saga.orderId)).toEqual([older.id, confirmed.id]);
       expect(await http(app, "GET", "/sagas?status=ended&outcome=confirmed")).toMatchObject({
         status: 200,
-        body: { items: [{ orderId: confirmed.id, status: "ended", outcome: "confirmed", step: "confirmOrder", why: "confirmed" }], nextCursor: null },
+        body: { items: [{ orderId: confirmed.id, status: "ended", outcome: "confirmed", step: "capturePayment", why: "confirmed" }], nextCursor: null },
       });
 
       const first = await http(app, "GET", "/sagas?limit=2");
@@ -481,6 +540,7 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
         "SagaRetryRequested:authorizePayment",
         "SagaStepSucceeded:authorizePayment",
         "SagaStepSucceeded:confirmOrder",
+        "SagaStepSucceeded:capturePayment",
         "SagaEnded:confirmed",
       ]);
       const retry = (await app.store.read(`saga-${order.id}`))[2]!;
@@ -494,7 +554,7 @@ describe.each(busFixtures)("order saga on the $name", (bus) => {
         status: 404,
         body: { type: "SAGA_NOT_FOUND" },
       });
-      expect(await sagaSteps(app.store, order.id)).toHaveLength(6);
+      expect(await sagaSteps(app.store, order.id)).toHaveLength(7);
     });
 
     it("an operator cancels a running saga: the order is rejected CANCELLED_BY_OPERATOR, the payment voided, it ends cancelled; 409 once ended", async () => {

@@ -9,7 +9,7 @@ const spec = specify(saga);
 const metadata = { now: at };
 
 /** Limits off: the workflow alone, as before sagas had deadlines. */
-const start: SagaCommand = { type: "StartSaga", data: { ...order, limits: { deadlineMs: 0, stepTimeoutMs: 0 } }, metadata };
+const start: SagaCommand = { type: "StartSaga", data: { ...order, limits: { deadlineMs: 0, stepTimeoutMs: 0 }, definition: 1 }, metadata };
 const requestCancellation: SagaCommand = { type: "RequestCancellation", data: { orderId }, metadata };
 const result = (step: SagaStep, stepResult: StepResult): SagaCommand => ({
   type: "RecordStepResult",
@@ -18,7 +18,7 @@ const result = (step: SagaStep, stepResult: StepResult): SagaCommand => ({
 });
 const compensation = (step: SagaStep): SagaCommand => ({ type: "RecordCompensation", data: { orderId, step }, metadata });
 
-const started: SagaEvent = { type: "SagaStarted", data: { ...order, at, deadline: null, stepTimeoutMs: null } };
+const started: SagaEvent = { type: "SagaStarted", data: { ...order, at, deadline: null, stepTimeoutMs: null, definition: 1 } };
 const succeeded = (step: SagaStep): SagaEvent => ({ type: "SagaStepSucceeded", data: { orderId, step, at } });
 const cancellationRequested: SagaEvent = { type: "SagaCancellationRequested", data: { orderId, at } };
 const compensated: SagaEvent = { type: "SagaStepCompensated", data: { orderId, step: "authorizePayment", compensation: "voidPayment", at } };
@@ -200,6 +200,106 @@ describe("order saga workflow", () => {
 
     it("a step result before the saga started is refused", () => {
       spec.given([]).when(result("checkFraud", ok)).thenThrows("SAGA_NOT_STARTED");
+    });
+  });
+});
+
+describe("versioned saga definitions", () => {
+  const startAs = (definition: number): SagaCommand => ({
+    type: "StartSaga",
+    data: { ...order, limits: { deadlineMs: 0, stepTimeoutMs: 0 }, definition },
+    metadata,
+  });
+  const startedAs = (definition: number): SagaEvent => ({ type: "SagaStarted", data: { ...order, at, deadline: null, stepTimeoutMs: null, definition } });
+  const v2 = startedAs(2);
+  const confirmedV2 = [v2, succeeded("checkFraud"), succeeded("authorizePayment"), succeeded("confirmOrder")];
+
+  it("has v1 (fraud check, payment, confirmation) and v2 (then the payment's capture), v2 the latest", () => {
+    expect(saga.SAGA_DEFINITIONS.map(({ version, steps }) => [version, steps])).toEqual([
+      [1, ["checkFraud", "authorizePayment", "confirmOrder"]],
+      [2, ["checkFraud", "authorizePayment", "confirmOrder", "capturePayment"]],
+    ]);
+    expect(saga.LATEST_SAGA_DEFINITION).toBe(2);
+  });
+
+  describe("pinning", () => {
+    it.each([1, 2])("records the definition v%d it starts with in SagaStarted", (definition) => {
+      spec
+        .given([])
+        .when(startAs(definition))
+        .then([startedAs(definition)]);
+    });
+
+    it("refuses to start a saga on a definition the code does not have", () => {
+      spec.given([]).when(startAs(3)).thenThrows("SAGA_DEFINITION_UNKNOWN", { definition: 3 });
+    });
+
+    it("a saga started as v1 ends confirmed after its confirmation, with no capture, whatever the code's latest", () => {
+      const history = [startedAs(1), succeeded("checkFraud"), succeeded("authorizePayment")];
+      spec
+        .given(history)
+        .when(result("confirmOrder", ok))
+        .then([succeeded("confirmOrder"), ended("confirmed", null)]);
+    });
+
+    it("an orchestrator that knows v1 only refuses a v2 saga with a clear reason, and drives a v1 one", () => {
+      expect(saga.definitionRefusal(stateAfter([v2]), 1)).toBe(`saga of order ${orderId} runs definition v2; this orchestrator knows v1`);
+      expect(saga.definitionRefusal(stateAfter([startedAs(1)]), 1)).toBeNull();
+      expect(saga.definitionRefusal(stateAfter([v2]), 2)).toBeNull();
+      expect(saga.definitionRefusal(saga.initialState(), 1)).toBeNull();
+    });
+
+    it("a saga of a definition the code does not have is never run by other rules", () => {
+      expect(() => next([startedAs(3)])).toThrow("saga of order 7d1b9a52-5c0e-4f51-8d5e-2b3f4a6c7e81 runs definition v3; this orchestrator knows v1 to v2");
+    });
+  });
+
+  describe("v2: checkFraud → authorizePayment → confirmOrder → capturePayment", () => {
+    it("asks for the capture once the order is confirmed, and ends confirmed in the same append as the capture", () => {
+      spec
+        .given([v2, succeeded("checkFraud"), succeeded("authorizePayment")])
+        .when(result("confirmOrder", ok))
+        .then([succeeded("confirmOrder")]);
+      expect(next(confirmedV2)).toEqual({ type: "CapturePayment", orderId });
+      spec
+        .given(confirmedV2)
+        .when(result("capturePayment", ok))
+        .then([succeeded("capturePayment"), ended("confirmed", null)]);
+      expect(next([...confirmedV2, succeeded("capturePayment"), ended("confirmed", null)])).toBeNull();
+    });
+
+    it("a capture recorded again changes nothing", () => {
+      spec
+        .given([...confirmedV2, succeeded("capturePayment"), ended("confirmed", null)])
+        .when(result("capturePayment", ok))
+        .then([]);
+    });
+
+    it("a capture cannot be refused: past the confirmation there is no way back", () => {
+      spec
+        .given(confirmedV2)
+        .when(result("capturePayment", { kind: "refused", detail: "?" }))
+        .thenThrows("SAGA_STEP_CANNOT_FAIL");
+    });
+
+    it("past the confirmation a cancellation changes nothing and nothing is voided", () => {
+      spec.given(confirmedV2).when(requestCancellation).then([]);
+      spec.given(confirmedV2).when(compensation("authorizePayment")).then([]);
+    });
+
+    it("an operator cannot cancel it past the confirmation (409): it finishes the capture", () => {
+      const cancel: SagaCommand = { type: "CancelSaga", data: { orderId, by: "alice", reason: "customer called" }, metadata };
+      spec.given(confirmedV2).when(cancel).thenThrows("SAGA_PAST_CONFIRMATION", { step: "capturePayment" });
+    });
+
+    it("before the confirmation it compensates as v1 does: a cancellation voids the payment", () => {
+      const authorized = [v2, succeeded("checkFraud"), succeeded("authorizePayment")];
+      spec.given(authorized).when(requestCancellation).then([cancellationRequested]);
+      expect(next([...authorized, cancellationRequested])).toEqual({ type: "Compensate", orderId, step: "authorizePayment", compensation: "voidPayment" });
+      spec
+        .given([...authorized, cancellationRequested])
+        .when(compensation("authorizePayment"))
+        .then([compensated, ended("cancelled", "ORDER_CANCELLED")]);
     });
   });
 });

@@ -15,7 +15,11 @@ const at = (seconds: number) => new Date(Date.parse(t0) + seconds * 1000).toISOS
 const MINUTE = 60;
 
 const limits = { deadlineMs: 10 * MINUTE * 1000, stepTimeoutMs: 5 * MINUTE * 1000 };
-const start = (now: string, startLimits = limits): SagaCommand => ({ type: "StartSaga", data: { ...order, limits: startLimits }, metadata: { now } });
+const start = (now: string, startLimits = limits): SagaCommand => ({
+  type: "StartSaga",
+  data: { ...order, limits: startLimits, definition: 1 },
+  metadata: { now },
+});
 const expire = (now: string): SagaCommand => ({ type: "ExpireSaga", data: { orderId }, metadata: { now } });
 const result = (step: SagaStep, stepResult: StepResult, now: string): SagaCommand => ({
   type: "RecordStepResult",
@@ -26,7 +30,7 @@ const compensation = (step: SagaStep, now: string): SagaCommand => ({ type: "Rec
 const retry = (now: string): SagaCommand => ({ type: "RetrySaga", data: { orderId, by: "alice", reason: "payments is back" }, metadata: { now } });
 const cancel = (now: string): SagaCommand => ({ type: "CancelSaga", data: { orderId, by: "alice", reason: "customer called" }, metadata: { now } });
 
-const started: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: at(10 * MINUTE), stepTimeoutMs: 5 * MINUTE * 1000 } };
+const started: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: at(10 * MINUTE), stepTimeoutMs: 5 * MINUTE * 1000, definition: 1 } };
 const succeeded = (step: SagaStep, when: string): SagaEvent => ({ type: "SagaStepSucceeded", data: { orderId, step, at: when } });
 const timedOut = (step: SagaStep, reason: saga.TimeoutReason, dueAt: string, when: string): SagaEvent => ({
   type: "SagaTimedOut",
@@ -53,7 +57,7 @@ describe("saga deadlines and step timeouts", () => {
   });
 
   it("with a limit at 0, records none: it never times out for it", () => {
-    const unlimited: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null } };
+    const unlimited: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null, definition: 1 } };
     spec
       .given([])
       .when(start(t0, { deadlineMs: 0, stepTimeoutMs: 0 }))
@@ -66,7 +70,7 @@ describe("saga deadlines and step timeouts", () => {
 
   it("a saga started before deadlines were recorded has none", () => {
     // Its SagaStarted (version 1) as the store hands it on, lifted to version 2 (domain/upcasting.ts).
-    const before: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null } };
+    const before: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null, definition: 1 } };
     expect(EVENT_UPCASTERS.upcast("SagaStarted", 1, { ...order, at: t0 })).toEqual(before.data);
     expect(saga.dueOf(stateAfter([before]))).toBeNull();
     spec

@@ -8,7 +8,7 @@ const orderId = "5e0c2f7a-3b1d-4e6f-8a9b-0c1d2e3f4a5b";
 const at = "2026-12-06T08:00:00.000Z";
 const started: SagaEvent = {
   type: "SagaStarted",
-  data: { orderId, customerId: "c-1", amount: 100, currency: "EUR", at, deadline: "2026-12-06T08:10:00.000Z", stepTimeoutMs: 300_000 },
+  data: { orderId, customerId: "c-1", amount: 100, currency: "EUR", at, deadline: "2026-12-06T08:10:00.000Z", stepTimeoutMs: 300_000, definition: 1 },
 };
 const checked: SagaEvent = { type: "SagaStepSucceeded", data: { orderId, step: "checkFraud", at } };
 
@@ -61,12 +61,13 @@ describe("saga summaries (GET /api/sagas)", () => {
       step: "authorizePayment",
       why: "waiting for payments.authorize",
       startedAt: at,
+      definition: 1,
       deadline: "2026-12-06T08:10:00.000Z",
       endedAt: null,
     });
-    // Its SagaStarted (version 1) as the store hands it on, lifted to version 2 (domain/upcasting.ts).
+    // Its SagaStarted (version 1) as the store hands it on, lifted to version 3 (domain/upcasting.ts).
     const v1 = { orderId, customerId: "c-1", amount: 100, currency: "EUR", at };
-    const before: SagaEvent = { type: "SagaStarted", data: { ...v1, deadline: null, stepTimeoutMs: null } };
+    const before: SagaEvent = { type: "SagaStarted", data: { ...v1, deadline: null, stepTimeoutMs: null, definition: 1 } };
     expect(EVENT_UPCASTERS.upcast("SagaStarted", 1, v1)).toEqual(before.data);
     expect(summary([before]).deadline).toBeNull();
   });

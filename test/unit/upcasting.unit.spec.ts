@@ -60,8 +60,8 @@ describe("the upcaster registry", () => {
 });
 
 describe("the domain's upcasters", () => {
-  it("has SagaStarted at version 2 and every other type at version 1", () => {
-    expect(EVENT_UPCASTERS.currentVersion("SagaStarted")).toBe(2);
+  it("has SagaStarted at version 3 and every other type at version 1", () => {
+    expect(EVENT_UPCASTERS.currentVersion("SagaStarted")).toBe(3);
     for (const type of ["OrderCreated", "SagaStepSucceeded", "SagaEnded", "PaymentAuthorized", "DeadLetterReplayClaimed", "DlqJobStarted", "$Checkpoint"]) {
       expect(EVENT_UPCASTERS.currentVersion(type)).toBe(1);
     }
@@ -70,23 +70,32 @@ describe("the domain's upcasters", () => {
   describe("SagaStarted v1 → v2", () => {
     const v1 = { ...order, at: t0 };
     /** The same saga as version 2 says it: no deadline, no step timeout. */
-    const startedV2: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null } };
+    const startedV2: SagaEvent = { type: "SagaStarted", data: { ...order, at: t0, deadline: null, stepTimeoutMs: null, definition: 1 } };
     const spec = specify(saga);
     const expire: SagaCommand = { type: "ExpireSaga", data: { orderId }, metadata: { now: "2027-12-06T08:00:00.000Z" } };
 
     it("gives a saga started before its limits were recorded a null deadline and step timeout", () => {
       expect(EVENT_UPCASTERS.upcast("SagaStarted", 1, v1)).toEqual(startedV2.data);
-      expect(saga.sagaStartedV2(v1)).toEqual(startedV2.data);
+      expect(saga.sagaStartedV2(v1)).toEqual({ ...order, at: t0, deadline: null, stepTimeoutMs: null });
     });
 
     it("given such a saga, it has no due time, and a year later ExpireSaga decides nothing", () => {
       expect(saga.dueOf([startedV2].reduce(saga.evolve, saga.initialState()))).toBeNull();
       spec.given([startedV2]).when(expire).then([]);
     });
+  });
 
-    it("leaves a version 2 SagaStarted as written", () => {
-      const withLimits = { ...order, at: t0, deadline: "2026-12-06T08:10:00.000Z", stepTimeoutMs: 300_000 };
-      expect(EVENT_UPCASTERS.upcast("SagaStarted", 2, withLimits)).toBe(withLimits);
+  describe("SagaStarted v2 → v3", () => {
+    const withLimits = { ...order, at: t0, deadline: "2026-12-06T08:10:00.000Z", stepTimeoutMs: 300_000 };
+
+    it("pins the first definition on a saga started before definitions were versioned: it ran v1", () => {
+      expect(EVENT_UPCASTERS.upcast("SagaStarted", 2, withLimits)).toEqual({ ...withLimits, definition: 1 });
+      expect(saga.sagaStartedV3(withLimits)).toEqual({ ...withLimits, definition: 1 });
+    });
+
+    it("leaves a version 3 SagaStarted as written", () => {
+      const pinned = { ...withLimits, definition: 2 };
+      expect(EVENT_UPCASTERS.upcast("SagaStarted", 3, pinned)).toBe(pinned);
     });
   });
 });

@@ -4,7 +4,7 @@ import { EventStore, RecordedEvent, StreamNotFound, createEventStore } from "../
 const TERMINAL = new Set(["OrderConfirmed", "OrderRejected", "OrderCancelled"]);
 const REFUSED = new Set(["OrderRejected", "OrderCancelled"]);
 /** Facts a stream records once at most. */
-const ONCE_PER_STREAM = new Set([...TERMINAL, "SagaEnded", "PaymentAuthorized", "PaymentVoided"]);
+const ONCE_PER_STREAM = new Set([...TERMINAL, "SagaEnded", "PaymentAuthorized", "PaymentVoided", "PaymentCaptured"]);
 /** A dead-letter entry is dead (its order waits for a replay) when its latest event is one of these. */
 const DEAD = new Set(["MessageDeadLettered", "DeadLetterReplayReleased"]);
 const READ_BATCH = 1000;

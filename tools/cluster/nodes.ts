@@ -4,6 +4,8 @@ import { ServiceName } from "../../services";
 export interface ClusterNode {
   name: string;
   services: ServiceName[];
+  /** Variables of this node alone, over the cluster's: an orchestrator on another SAGA_DEFINITION during a rolling upgrade. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -33,6 +35,7 @@ export function nodeEnvironment(node: ClusterNode, base: NodeJS.ProcessEnv): Nod
   const rabbitmq = base.AMQP_URL || DEFAULT_RABBITMQ_URL;
   return {
     ...base,
+    ...node.env,
     // Nodes of one host need a metrics port each: 9100, 9101... in CLUSTER_NODES order.
     METRICS_PORT: base.METRICS_PORT || String(FIRST_METRICS_PORT + CLUSTER_NODES.indexOf(node)),
     SERVICES: node.services.join(","),
