@@ -2,7 +2,7 @@
  * Waits for the handlers in flight, at most `timeoutMs`: a handler that never resolves must not
  * keep a consumer (or the process) from stopping. Resolves true when they all finished.
  */
-export async function settleWithin(inFlight: Iterable<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
+export async function settleWithin(inFlight: Iterable<Promise<unknown> | undefined>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), timeoutMs);

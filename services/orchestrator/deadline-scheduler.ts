@@ -1,6 +1,7 @@
 import { EventStore, Lease } from "../../adapters/event-store";
 import { Clock } from "../../adapters/clock";
 import { OrderSaga, dueOf } from "../../domain/order-saga";
+import { settleWithin } from "../../adapters/bus/in-flight";
 import { runAsLeader } from "../shared/leader-loop";
 
 export interface DeadlineSchedulerLogger {
@@ -88,10 +89,7 @@ export class DeadlineScheduler {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
-    let timer: NodeJS.Timeout | undefined;
-    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
-    await Promise.race([Promise.all([this.loop, ...this.inFlight.values()]), givenUp]);
-    clearTimeout(timer);
+    await settleWithin([this.loop, ...this.inFlight.values()], STOP_WAIT_MS);
   }
 
   private run(): Promise<void> {

@@ -2,6 +2,7 @@ import { Logger } from "moleculer";
 import { MessageBus, OutgoingMessage } from "../../adapters/bus/port";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { EventStore, Lease, RecordedEvent } from "../../adapters/event-store";
+import { settleWithin } from "../../adapters/bus/in-flight";
 import { runAsLeader } from "../shared/leader-loop";
 import { PublishWindow } from "./publish-window";
 
@@ -125,10 +126,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
-    let timer: NodeJS.Timeout | undefined;
-    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
-    await Promise.race([this.loop, givenUp]);
-    clearTimeout(timer);
+    await settleWithin([this.loop], STOP_WAIT_MS);
   }
 
   status(): { leader: boolean; position: string | null; published: number; inFlight: number } {
