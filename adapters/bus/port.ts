@@ -34,6 +34,10 @@ export interface Delivery {
   attempt: number;
   /** When the previous attempt failed (after the first): the redelivery waited since then. */
   lastFailureAt?: string;
+  /** This delivery's own id (16 hex digits), new at each delivery: a trace names its span by it. */
+  deliveryId: string;
+  /** The deliveryId of the failed attempt that this one retries, when it is a retry. */
+  retryOf?: string;
 }
 
 export interface RetryPolicy {

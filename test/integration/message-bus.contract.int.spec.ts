@@ -6,6 +6,8 @@ import { RABBITMQ_URL, closeConnectionsNamed, rabbitmqctl } from "../support/rab
 
 const retry: RetryPolicy = { attempts: 3, baseMs: 20, maxMs: 100 };
 const options = { prefetch: 10, retry };
+/** A delivery's own id: 16 hex digits, the shape of the span id a trace gives it. */
+const DELIVERY_ID = expect.stringMatching(/^[0-9a-f]{16}$/) as unknown as string;
 
 function aMessage(topic: string): OutgoingMessage {
   return {
@@ -62,7 +64,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.publish(message);
 
     await waitFor(() => orchestrator.received.length === 1);
-    expect(orchestrator.received[0]).toEqual({ ...message, queue: "orchestrator", attempt: 1 });
+    expect(orchestrator.received[0]).toEqual({ ...message, queue: "orchestrator", attempt: 1, deliveryId: DELIVERY_ID });
   });
 
   it("delivers a message given to publishDurably like a published one, and resolves", async () => {
@@ -73,7 +75,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.publishDurably(message);
 
     await waitFor(() => orchestrator.received.length === 1);
-    expect(orchestrator.received[0]).toEqual({ ...message, queue: "durable", attempt: 1 });
+    expect(orchestrator.received[0]).toEqual({ ...message, queue: "durable", attempt: 1, deliveryId: DELIVERY_ID });
   });
 
   it("routes by topic patterns: * is exactly one word, # is zero or more", async () => {
@@ -115,9 +117,18 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
 
     await waitFor(() => flaky.received.length === 2);
     expect(flaky.received).toEqual([
-      { ...message, queue: "flaky", attempt: 1 },
-      { ...message, queue: "flaky", attempt: 2, lastFailureAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { ...message, queue: "flaky", attempt: 1, deliveryId: DELIVERY_ID },
+      {
+        ...message,
+        queue: "flaky",
+        attempt: 2,
+        lastFailureAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        deliveryId: DELIVERY_ID,
+        // Names the attempt it retries: a trace links the two.
+        retryOf: flaky.received[0]!.deliveryId,
+      },
     ]);
+    expect(flaky.received[1]!.deliveryId).not.toBe(flaky.received[0]!.deliveryId);
   });
 
   it("dead-letters a message after its last attempt, with what an operator needs to replay it", async () => {
@@ -215,7 +226,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await impatient.consume("stuck", ["OrderCreated"], survivor.handler, { prefetch: 1, retry });
 
     await waitFor(() => survivor.received.length === 1);
-    expect(survivor.received[0]).toEqual({ ...message, queue: "stuck", attempt: 1 });
+    expect(survivor.received[0]).toEqual({ ...message, queue: "stuck", attempt: 1, deliveryId: DELIVERY_ID });
     // The stuck handler finishing late must not ack anything on the survivor's behalf.
     stuck.open();
     const next = aMessage("OrderCreated");
@@ -266,7 +277,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.sendToQueue(deadLetter.originQueue, { messageId, topic, payload, headers });
 
     await waitFor(() => fixed.received.length === 1);
-    expect(fixed.received[0]).toEqual({ ...message, queue: "replayed", attempt: 1 });
+    expect(fixed.received[0]).toEqual({ ...message, queue: "replayed", attempt: 1, deliveryId: DELIVERY_ID });
   });
 
   it("takes a message handed back without spending an attempt: same attempt and failure history, dead-lettered only after `attempts` real failures", async () => {
@@ -286,7 +297,21 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     expect(worker.received.map((delivery) => delivery.attempt)).toEqual([1, 2, 2, 2, 3, 3]);
     const [afterFirst, ...handedBack] = worker.received.slice(1, 4).map((delivery) => delivery.lastFailureAt);
     expect(handedBack).toEqual([afterFirst, afterFirst]);
-    expect(worker.received[2]).toEqual({ ...message, queue: "handed-back", attempt: 2, lastFailureAt: afterFirst });
+    expect(worker.received[2]).toEqual({
+      ...message,
+      queue: "handed-back",
+      attempt: 2,
+      lastFailureAt: afterFirst,
+      deliveryId: DELIVERY_ID,
+      retryOf: worker.received[0]!.deliveryId,
+    });
+    // Each delivery is new; a retry names the delivery that failed last, a hand-back changes nothing.
+    expect(new Set(worker.received.map((delivery) => delivery.deliveryId)).size).toBe(6);
+    expect(worker.received.map((delivery) => delivery.retryOf)).toEqual([
+      undefined,
+      ...Array(3).fill(worker.received[0]!.deliveryId),
+      ...Array(2).fill(worker.received[3]!.deliveryId),
+    ]);
     expect(dead.received[0]).toMatchObject({ messageId: message.messageId, attempts: 3, error: { name: "TypeError", message: "failure 5" } });
   });
 
@@ -329,7 +354,7 @@ describe.each(messageBusFixtures())("MessageBus contract: $name", (fixture) => {
     await bus.consume("paused-then-stopped", ["OrderCreated"], next.handler, options);
 
     await waitFor(() => next.received.length === 1);
-    expect(next.received[0]).toEqual({ ...message, queue: "paused-then-stopped", attempt: 1 });
+    expect(next.received[0]).toEqual({ ...message, queue: "paused-then-stopped", attempt: 1, deliveryId: DELIVERY_ID });
   });
 
   it("refuses sendToQueue to a queue nobody declared", async () => {
@@ -506,7 +531,7 @@ describeOnRabbitMq(`MessageBus on RabbitMQ (${RABBITMQ_URL})`, () => {
     await closeConnectionsNamed(`${bus.topology.namespace} pid`);
 
     await waitFor(() => worker.received.length === 2, { timeoutMs: 10_000, what: "the redelivery" });
-    expect(worker.received[1]).toEqual({ ...message, queue: "work", attempt: 1 });
+    expect(worker.received[1]).toEqual({ ...message, queue: "work", attempt: 1, deliveryId: DELIVERY_ID });
     // An ack of delivery tag 1 sent on the new channel would fail it: PRECONDITION_FAILED.
     released.open();
     const next = aMessage("Work");

@@ -17,7 +17,7 @@ import {
 } from "./messages";
 import { AmqpTopology } from "./topology";
 import { ConsumerSet } from "../consumer-set";
-import { messageOf, recordFailure } from "../failure";
+import { messageOf, newDeliveryId, recordFailure } from "../failure";
 import { BusLogger } from "../logger";
 import { ConsumeOptions, Consumer, DeadLetter, HandBack, Handler, MessageBus, OutgoingMessage, RetryPolicy, retryDelay } from "../port";
 
@@ -143,15 +143,18 @@ export class AmqpMessageBus implements MessageBus {
   }
 
   private async handle(queue: string, handler: Handler, policy: RetryPolicy, message: ConsumeMessage, channel: DeliveryChannel): Promise<void> {
+    let deliveryId: string | undefined;
     try {
-      await handler(toDelivery(message, queue));
+      const delivery = toDelivery(message, queue);
+      deliveryId = delivery.deliveryId;
+      await handler(delivery);
       channel.ack(message);
     } catch (error) {
       // With its channel gone, the message is RabbitMQ's again: it will be redelivered as it is.
       if (!channel.isOpen) return;
       try {
         if (error instanceof HandBack) await this.handBack(queue, message);
-        else await this.retryOrDeadLetter(queue, policy, message, error);
+        else await this.retryOrDeadLetter(queue, policy, message, error, deliveryId);
         channel.ack(message);
       } catch (publishError) {
         this.logger.error(`Could not schedule the retry of a message of ${queue}: ${messageOf(publishError)}`);
@@ -171,8 +174,8 @@ export class AmqpMessageBus implements MessageBus {
   }
 
   /** Publishes the copy that replaces the failed message, confirmed before the original is acked. */
-  private retryOrDeadLetter(queue: string, policy: RetryPolicy, message: ConsumeMessage, error: unknown): Promise<void> {
-    const failures = recordFailure(failureHistoryOf(message), error, new Date());
+  private retryOrDeadLetter(queue: string, policy: RetryPolicy, message: ConsumeMessage, error: unknown, deliveryId = newDeliveryId()): Promise<void> {
+    const failures = recordFailure(failureHistoryOf(message), error, new Date(), deliveryId);
     const attempt = attemptOf(message);
     if (attempt < policy.attempts) {
       const options = retryCopyOptions(message, failures, retryDelay(attempt, policy, this.random));

@@ -1,6 +1,6 @@
 import { ConsumeMessage, MessagePropertyHeaders, Options } from "amqplib";
 import { applicationHeaders } from "../application-headers";
-import { FailureHistory } from "../failure";
+import { FailureHistory, newDeliveryId } from "../failure";
 import { AmqpTopology } from "./topology";
 import { DeadLetter, Delivery, Headers, JsonObject, OutgoingMessage } from "../port";
 
@@ -14,6 +14,7 @@ const X = {
   errorMessage: "x-error-message",
   errorStack: "x-error-stack",
   originQueue: "x-origin-queue",
+  failedDeliveryId: "x-failed-delivery-id",
 } as const;
 
 export function encode(payload: JsonObject): Buffer {
@@ -35,7 +36,7 @@ export function attemptOf(message: ConsumeMessage): number {
 }
 
 export function toDelivery(message: ConsumeMessage, queue: string): Delivery {
-  const lastFailureAt = failureHistoryOf(message)?.lastFailureAt;
+  const failures = failureHistoryOf(message);
   return {
     messageId: messageIdOf(message),
     topic: topicOf(message),
@@ -43,7 +44,9 @@ export function toDelivery(message: ConsumeMessage, queue: string): Delivery {
     headers: applicationHeaders(headersOf(message)),
     queue,
     attempt: attemptOf(message),
-    ...(lastFailureAt ? { lastFailureAt } : {}),
+    deliveryId: newDeliveryId(),
+    ...(failures ? { lastFailureAt: failures.lastFailureAt } : {}),
+    ...(failures?.deliveryId ? { retryOf: failures.deliveryId } : {}),
   };
 }
 
@@ -51,7 +54,9 @@ export function failureHistoryOf(message: ConsumeMessage): FailureHistory | unde
   const headers = headersOf(message);
   const firstFailureAt = stringHeader(headers, X.firstFailureAt);
   if (firstFailureAt === undefined) return undefined;
+  const deliveryId = stringHeader(headers, X.failedDeliveryId);
   return {
+    ...(deliveryId === undefined ? {} : { deliveryId }),
     firstFailureAt,
     lastFailureAt: stringHeader(headers, X.lastFailureAt) ?? firstFailureAt,
     error: {
@@ -104,7 +109,10 @@ export function toDeadLetter(message: ConsumeMessage, topology: AmqpTopology): D
     headers: applicationHeaders(headers),
     attempts: attemptOf(message),
   };
-  if (originQueue !== undefined && failures) return { ...common, originQueue, ...failures };
+  if (originQueue !== undefined && failures) {
+    const { firstFailureAt, lastFailureAt, error } = failures;
+    return { ...common, originQueue, error, firstFailureAt, lastFailureAt };
+  }
   const death = headers["x-death"]?.[0];
   const diedAt = death ? new Date(death.time.value * 1000).toISOString() : new Date().toISOString();
   return {
@@ -129,6 +137,7 @@ function failedCopyHeaders(message: ConsumeMessage, failures: FailureHistory): H
     [X.errorName]: failures.error.name,
     [X.errorMessage]: failures.error.message,
     [X.errorStack]: failures.error.stack,
+    ...(failures.deliveryId === undefined ? {} : { [X.failedDeliveryId]: failures.deliveryId }),
   };
 }
 

@@ -1,6 +1,6 @@
 import { applicationHeaders } from "../application-headers";
 import { ConsumerSet } from "../consumer-set";
-import { FailureHistory, recordFailure } from "../failure";
+import { FailureHistory, newDeliveryId, recordFailure } from "../failure";
 import { MemoryQueue } from "./queue";
 import {
   ConsumeOptions,
@@ -34,6 +34,8 @@ interface StoredMessage {
   headers: Headers;
   attempt: number;
   failures?: FailureHistory;
+  /** The id of its latest delivery (see Delivery.deliveryId). */
+  deliveryId?: string;
   /** Set when publishDurably() waits for this message's copies to be settled. */
   settlement?: Settlement;
 }
@@ -146,7 +148,7 @@ export class MemoryMessageBus implements MessageBus {
       bound.messages.enqueue(message); // as it came: same attempt, same failure history
       return;
     }
-    const failures = recordFailure(message.failures, error, new Date());
+    const failures = recordFailure(message.failures, error, new Date(), message.deliveryId ?? newDeliveryId());
     if (message.attempt < policy.attempts) {
       const timer = setTimeout(
         () => {
@@ -189,7 +191,9 @@ function firstAttempt(message: OutgoingMessage, content: string): StoredMessage 
   return { messageId, topic, content, headers: applicationHeaders(message.headers), attempt: 1 };
 }
 
+/** Names the delivery on the message too: its failure, if it fails, is that delivery's. */
 function toDelivery(queue: string, message: StoredMessage): Delivery {
+  message.deliveryId = newDeliveryId();
   return {
     messageId: message.messageId,
     topic: message.topic,
@@ -197,6 +201,8 @@ function toDelivery(queue: string, message: StoredMessage): Delivery {
     headers: { ...message.headers },
     queue,
     attempt: message.attempt,
+    deliveryId: message.deliveryId,
     ...(message.failures ? { lastFailureAt: message.failures.lastFailureAt } : {}),
+    ...(message.failures?.deliveryId ? { retryOf: message.failures.deliveryId } : {}),
   };
 }
