@@ -57,6 +57,21 @@ export interface AppConfig {
   dlqReplayRate: number;
   /** ADMIN_TOKENS and ADMIN_TOKEN: the Bearer tokens of admin routes, by name; one is generated at start when none is set. */
   adminTokens: { name: string; token: string }[];
+  tracing: TracingConfig;
+}
+
+export const TRACE_EXPORTERS = ["console", "zipkin", "otlp"] as const;
+export type TraceExporterName = (typeof TRACE_EXPORTERS)[number];
+
+export interface TracingConfig {
+  /** TRACING=on|off: spans, the trace context carried by events and messages, the dashboard's waterfall. */
+  enabled: boolean;
+  /** TRACING_EXPORTERS: where spans go besides the dashboard's collector. */
+  exporters: TraceExporterName[];
+  /** TRACING_SAMPLE_RATE: the share of traces started here that are recorded, 0..1. */
+  sampleRate: number;
+  /** ZIPKIN_URL: the Zipkin server's base URL (the exporter posts to /api/v2/spans). */
+  zipkinUrl: string;
 }
 
 export type ChaosMode = "error" | "timeout";
@@ -149,6 +164,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     sagaDefinition: integer(env, "SAGA_DEFINITION", LATEST_SAGA_DEFINITION, 1, LATEST_SAGA_DEFINITION),
     adminTokens: adminTokens(env),
     dlqReplayRate: integer(env, "DLQ_REPLAY_RATE", DEFAULT_DLQ_REPLAY_RATE, 0, 100_000),
+    tracing: tracing(env),
+  };
+}
+
+function tracing(env: NodeJS.ProcessEnv): TracingConfig {
+  const switched = env.TRACING || "on";
+  if (switched !== "on" && switched !== "off") throw new Error(`TRACING=${switched}: expected on or off`);
+  const exporters = list(env.TRACING_EXPORTERS) ?? [];
+  const unknown = exporters.find((name) => !(TRACE_EXPORTERS as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new Error(`TRACING_EXPORTERS: ${unknown} is none of ${TRACE_EXPORTERS.join(", ")}`);
+  return {
+    enabled: switched === "on",
+    exporters: [...new Set(exporters as TraceExporterName[])],
+    sampleRate: number(env, "TRACING_SAMPLE_RATE", 1, 0, 1),
+    zipkinUrl: env.ZIPKIN_URL || "http://localhost:9411",
   };
 }
 

@@ -4,7 +4,10 @@ import { AppConfig } from "./config";
 import { fullJitter } from "./adapters/bus/full-jitter";
 import { AdminAuditMiddleware } from "./middlewares/admin-audit";
 import { CallerSideBreakersMiddleware } from "./middlewares/caller-side-breakers";
+import { BreakerSpanEventsMiddleware } from "./middlewares/breaker-span-events";
 import { JitteredRetryMiddleware } from "./middlewares/jittered-retry";
+import { W3cTraceIdsMiddleware, brokerTracing } from "./tracing/broker-tracing";
+import { newSpanId } from "./tracing/trace-context";
 
 /**
  * Moleculer's own middlewares in their own order, with the built-in "Retry" replaced by the
@@ -31,6 +34,7 @@ function middlewares(config: AppConfig): NonNullable<BrokerOptions["middlewares"
     "Debounce",
     "Throttle",
     AdminAuditMiddleware(),
+    ...(config.tracing.enabled ? [W3cTraceIdsMiddleware(), BreakerSpanEventsMiddleware()] : []),
   ];
 }
 
@@ -154,6 +158,9 @@ export function brokerOptions(config: AppConfig): BrokerOptions {
     // Gauges of bulkheads and breakers are read by GET /api/resilience; Prometheus scrapes
     // every node on its METRICS_PORT.
     metrics: { enabled: true, reporter: [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] },
+    // A context's id is its span's id: 16 hex digits, as W3C trace context spells a span id.
+    uidGenerator: newSpanId,
+    tracing: brokerTracing(config.tracing),
     internalMiddlewares: false,
     middlewares: middlewares(config),
   };

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { ServiceBroker } from "moleculer";
 import { AppConfig } from "./config";
 import { brokerOptions } from "./moleculer.config";
-import { ServiceName, isServiceName, nodeServices, serviceFactories } from "./services";
+import { ServiceName, companionServices, isServiceName, serviceFactories } from "./services";
 
 /**
  * A broker with the services that SERVICES names (all of them by default), plus what every
@@ -15,7 +15,7 @@ export function createNode(config: AppConfig, names: readonly string[] = config.
   }
   const broker = new ServiceBroker(brokerOptions(config));
   for (const name of names as ServiceName[]) broker.createService(serviceFactories[name](config));
-  for (const service of nodeServices) broker.createService(service());
+  for (const service of companionServices(config, names as ServiceName[])) broker.createService(service);
   return broker;
 }
 

@@ -9,6 +9,8 @@ export type ChaosTarget = (typeof CHAOS_TARGETS)[number];
 
 /** Broadcast by the gateway; every instance of the named service applies it. */
 export const CHAOS_CONFIGURED = "chaos.configured";
+/** The span event of an injected fault. */
+export const CHAOS_SPAN_EVENT = "chaos.injected";
 export interface ChaosConfigured {
   service: ChaosTarget;
   settings: ChaosSettings;
@@ -152,8 +154,12 @@ export function ChaosMixin(initial: ChaosSettings, actions: readonly string[], r
           await this.chaosPause(left);
           left = Math.min(start + this.chaos.latencyMs, deadline) - performance.now();
         }
+        // On the call's own span: a trace shows where the fault was injected, and which.
+        const delayed = performance.now() - start;
+        if (this.chaos.latencyMs > 0) ctx.span?.log(CHAOS_SPAN_EVENT, { "chaos.kind": "latency", "chaos.latency_ms": Math.round(delayed) });
         const { failureRate, mode } = this.chaos;
         if (failureRate === 0 || random() >= failureRate) return;
+        ctx.span?.log(CHAOS_SPAN_EVENT, { "chaos.kind": "failure", "chaos.mode": mode, "chaos.failure_rate": failureRate });
         if (mode === "timeout") {
           // No answer until the caller gives up (then the timeout it sees), or until the settings
           // stop asking for hangs (then a quick failure that its retry gets past).

@@ -19,6 +19,7 @@ import { liveSnapshot } from "./api/live-snapshot";
 import { ADMIN_ALIASES, API_PATH, LIVE_PATH, PUBLIC_ALIASES, pathOf } from "./api/routes";
 import type { CreateOrderMeta } from "./orders.service";
 import { ClusterResilience, gatherResilience } from "./resilience/report";
+import { rootCallOptions } from "./api/trace-headers";
 
 export interface ApiServiceOptions {
   port: number;
@@ -86,6 +87,12 @@ export function apiService({
       assets: { folder: join(projectRoot(), "public") },
       logRequest: "debug",
       logResponse: "debug",
+      // Replaces moleculer-web's own: its request id (X-Request-ID, X-Correlation-ID as sent) is no W3C trace id.
+      // (moleculer-web calls a function here, which its typings leave out)
+      rootCallOptions: ((options: Record<string, unknown>, req: IncomingMessage) => {
+        delete options.requestID;
+        Object.assign(options, rootCallOptions(req.headers));
+      }) as unknown as ApiSettingsSchema["rootCallOptions"],
       routes: [
         {
           // Both routes share the /api path: moleculer-web tells them apart by name.

@@ -8,6 +8,7 @@ import { ordersService } from "./orders.service";
 import { paymentsService } from "./payments.service";
 import { relayService } from "./relay.service";
 import { resilienceService } from "./resilience.service";
+import { tracesService } from "./traces.service";
 
 const busOf = (config: AppConfig) => ({ url: config.busUrl, namespace: config.busNamespace });
 
@@ -41,8 +42,13 @@ export const serviceFactories = {
 
 export type ServiceName = keyof typeof serviceFactories;
 
-/** Every node runs it besides the services SERVICES names: it reports the node's breakers. */
-export const nodeServices = [resilienceService];
+/**
+ * What a node runs besides the services SERVICES names: every node reports its breakers; the
+ * gateway's node collects the spans of every node for the dashboard's waterfall.
+ */
+export function companionServices(config: AppConfig, names: readonly ServiceName[]): Pick<ServiceSchema, "name">[] {
+  return [resilienceService(), ...(config.tracing.enabled && names.includes("api") ? [tracesService()] : [])];
+}
 
 export function isServiceName(name: string): name is ServiceName {
   return Object.hasOwn(serviceFactories, name);

@@ -1,4 +1,4 @@
-import { Context, Errors } from "moleculer";
+import { Context, Errors, Span } from "moleculer";
 import { randomUUID } from "node:crypto";
 import { ServiceSchemaFor } from "./shared/service-schema";
 import { ConsumeOptions, Consumer, Delivery, HandBack } from "../adapters/bus/port";
@@ -25,6 +25,8 @@ import { Clock, systemClock } from "../adapters/clock";
 import { typedText } from "./shared/typed-text";
 import { eventMetadata } from "./shared/event-metadata";
 import { adminOf } from "../middlewares/admin-audit";
+import { TRACEPARENT, endSpan, inSpan, messagingSystem, startDeliverySpan, startSpanFrom, traceparentOf } from "../tracing/spans";
+import { parseTraceparent } from "../tracing/trace-context";
 
 export interface OrchestratorServiceOptions {
   eventStoreUrl: string;
@@ -47,6 +49,8 @@ export type { SagaSummary };
 
 /** GET /api/sagas/:orderId: the saga's summary and every event it recorded. */
 export interface SagaView extends SagaSummary {
+  /** The trace of its order (GET /api/traces/:traceId), when its start was traced. */
+  traceId: string | null;
   timeline: ({ event: SagaEvent["type"]; at: string } & Record<string, unknown>)[];
 }
 
@@ -79,15 +83,17 @@ type OrchestratorThis = WithEventStore &
     scheduler: DeadlineScheduler;
     /** Drives started by an operator's request, answered before they end: waited for at stop. */
     drives: Set<Promise<void>>;
-    callParticipant<T>(action: string, params: object, waitedForDiscovery?: boolean): Promise<T>;
-    callDiscovered<T>(action: string, params: object, notFound: Error): Promise<T>;
-    handleDelivery(delivery: Delivery): Promise<void>;
-    drive(orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga>;
+    callParticipant<T>(action: string, params: object, span: Span | undefined, waitedForDiscovery?: boolean): Promise<T>;
+    callDiscovered<T>(action: string, params: object, span: Span | undefined, notFound: Error): Promise<T>;
+    traceDelivery(delivery: Delivery): Promise<void>;
+    handleDelivery(delivery: Delivery, span: Span | undefined): Promise<void>;
+    drive(orderId: string, metadata: EventMetadata, state: OrderSaga, span: Span | undefined): Promise<OrderSaga>;
     refuseUnknownDefinition(state: OrderSaga): void;
-    driveInBackground(orderId: string, metadata: EventMetadata, state: OrderSaga): void;
+    driveInBackground(orderId: string, metadata: EventMetadata, state: OrderSaga, span: Span | undefined): void;
     settleOverdue(orderId: string): Promise<void>;
+    expire(orderId: string, now: string, first: EventMetadata | undefined, span: Span | undefined): Promise<void>;
     operate(ctx: Context<OperatorActionParams, GatewayMeta>, type: "RetrySaga" | "CancelSaga"): Promise<SagaSummary>;
-    perform(action: SagaAction): Promise<StepResult>;
+    perform(action: SagaAction, span: Span | undefined): Promise<StepResult>;
     observeEnd(handled: { state: OrderSaga; events: SagaEvent[] }): void;
     noteRedelivery(delivery: Delivery, orderId: string): void;
     redeliveries: Redelivery[];
@@ -188,6 +194,7 @@ export function orchestratorService({
           }
           return {
             ...summaryOf(state),
+            traceId: parseTraceparent(events[0]?.metadata[TRACEPARENT])?.traceId ?? null,
             timeline: events.map((event) => {
               const { orderId: _orderId, at, ...details } = event.data as { orderId: string; at: string };
               return { event: event.type as SagaEvent["type"], at, ...details };
@@ -247,7 +254,28 @@ export function orchestratorService({
     },
 
     methods: {
-      async handleDelivery(this: OrchestratorThis, delivery: Delivery): Promise<void> {
+      /**
+       * Each delivery is a span, child of the publish: a failure ends it failed (the bus retries
+       * the message), a message handed back is no failure of it.
+       */
+      async traceDelivery(this: OrchestratorThis, delivery: Delivery): Promise<void> {
+        const span = startDeliverySpan(this.broker, this, delivery, messagingSystem(bus.url), clock.now());
+        try {
+          await this.handleDelivery(delivery, span);
+          endSpan(span);
+        } catch (error) {
+          if (error instanceof HandBack) {
+            // Not a failure of the message: it goes back unspent, and the span says why.
+            span?.log("message.handed-back", { reason: error.message });
+            endSpan(span);
+          } else {
+            endSpan(span, error);
+          }
+          throw error;
+        }
+      },
+
+      async handleDelivery(this: OrchestratorThis, delivery: Delivery, span: Span | undefined): Promise<void> {
         const event = delivery.payload as { data: Record<string, unknown>; metadata: EventMetadata };
         const orderId = String(event.data.orderId);
         const now = clock.now().toISOString();
@@ -257,6 +285,7 @@ export function orchestratorService({
           occurredAt: now,
           // Which orchestrator recorded a step: visible when several share the queue.
           handledBy: this.broker.nodeID,
+          ...(span ? { [TRACEPARENT]: traceparentOf(span) } : {}),
         };
         let command: SagaCommand;
         if (delivery.topic === "OrderCreated") {
@@ -271,14 +300,14 @@ export function orchestratorService({
         if (delivery.attempt > 1) this.noteRedelivery(delivery, orderId);
         const started = await this.sagas.handle(orderId, command, metadata);
         this.observeEnd(started);
-        await this.drive(orderId, metadata, started.state);
+        await this.drive(orderId, metadata, started.state, span);
       },
 
       /** Does what the saga asks next, records it, and again, until it asks nothing more; answers the state it leaves. */
-      async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): Promise<OrderSaga> {
+      async drive(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga, span: Span | undefined): Promise<OrderSaga> {
         this.refuseUnknownDefinition(state);
         for (let action = nextAction(state); action; action = nextAction(state)) {
-          const result = await this.perform(action);
+          const result = await this.perform(action, span);
           const now = clock.now().toISOString();
           const command: SagaCommand =
             action.type === "Compensate"
@@ -312,14 +341,14 @@ export function orchestratorService({
         const { state } = await this.sagas.handle(orderId, { type, data: request, metadata: { now } }, metadata);
         if (!isStarted(state)) throw new Error(`saga ${orderId} has no start after ${type}`);
         this.logger.info(`saga ${orderId}: ${type === "RetrySaga" ? "retry" : "cancellation"} by ${request.by ?? "an unnamed caller"} (${reason}); driving it`);
-        this.driveInBackground(orderId, metadata, state);
+        this.driveInBackground(orderId, metadata, state, ctx.span ?? undefined);
         ctx.meta.$statusCode = 202;
         ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, Location: `/api/sagas/${orderId}` };
         return summaryOf(state);
       },
 
-      driveInBackground(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga): void {
-        const drive: Promise<void> = this.drive(orderId, metadata, state)
+      driveInBackground(this: OrchestratorThis, orderId: string, metadata: EventMetadata, state: OrderSaga, span: Span | undefined): void {
+        const drive: Promise<void> = this.drive(orderId, metadata, state, span)
           .then(() => undefined)
           .catch((error: unknown) => this.logger.warn(`saga ${orderId}: driving it failed (${(error as Error).message}); it stays as it stands`))
           .finally(() => this.drives.delete(drive));
@@ -337,11 +366,18 @@ export function orchestratorService({
         const { state: before, events } = await this.sagas.load(orderId);
         this.refuseUnknownDefinition(before);
         const first = events[0]?.metadata;
+        // In the order's trace: a timeout and what it undoes show beside the steps that were late.
+        const span = startSpanFrom(this.broker, first?.[TRACEPARENT], "expire saga", { kind: "internal", service: this, tags: { orderId } });
+        await inSpan(span, () => this.expire(orderId, now, first, span));
+      },
+
+      async expire(this: OrchestratorThis, orderId: string, now: string, first: EventMetadata | undefined, span: Span | undefined): Promise<void> {
         const metadata: EventMetadata = {
           correlationId: typeof first?.correlationId === "string" ? first.correlationId : randomUUID(),
           causationId: randomUUID(),
           occurredAt: now,
           handledBy: this.broker.nodeID,
+          ...(span ? { [TRACEPARENT]: traceparentOf(span) } : {}),
         };
         const handled = await this.sagas.handle(orderId, { type: "ExpireSaga", data: { orderId }, metadata: { now } }, metadata);
         for (const event of handled.events) {
@@ -352,7 +388,7 @@ export function orchestratorService({
         }
         this.observeEnd(handled);
         if (handled.state.status !== "running" || !handled.state.stop) return;
-        const state = await this.drive(orderId, metadata, handled.state);
+        const state = await this.drive(orderId, metadata, handled.state, span);
         if (state.status === "ended") this.logger.info(`saga ${orderId} ended ${state.outcome} (${state.reason ?? "no reason"})`);
       },
 
@@ -384,17 +420,18 @@ export function orchestratorService({
        * milliseconds and a routine restart dead-lettered the sagas of the moment. The call waits
        * for the service (as long as a request may take) and is made once more.
        */
-      async callParticipant<T>(this: OrchestratorThis, action: string, params: object, waitedForDiscovery = false): Promise<T> {
+      async callParticipant<T>(this: OrchestratorThis, action: string, params: object, span: Span | undefined, waitedForDiscovery = false): Promise<T> {
         try {
-          return await this.broker.call<T, object>(action, params);
+          // The call's span is a child of the delivery's (the step's) span.
+          return await this.broker.call<T, object>(action, params, span ? { parentSpan: span } : undefined);
         } catch (error) {
-          if (error instanceof Errors.ServiceNotFoundError && !waitedForDiscovery) return this.callDiscovered<T>(action, params, error);
+          if (error instanceof Errors.ServiceNotFoundError && !waitedForDiscovery) return this.callDiscovered<T>(action, params, span, error);
           if (error instanceof Errors.MoleculerClientError || !this.killSwitch?.blocks(action)) throw error;
           throw new HandBack(`the circuit breaker of ${action} is open: ${(error as Error).message}`);
         }
       },
 
-      async callDiscovered<T>(this: OrchestratorThis, action: string, params: object, notFound: Error): Promise<T> {
+      async callDiscovered<T>(this: OrchestratorThis, action: string, params: object, span: Span | undefined, notFound: Error): Promise<T> {
         const service = action.slice(0, action.lastIndexOf("."));
         const waitMs = this.broker.options.requestTimeout || DEFAULT_DISCOVERY_WAIT_MS;
         try {
@@ -403,36 +440,36 @@ export function orchestratorService({
           throw notFound;
         }
         this.logger.info(`${service} discovered; calling ${action} again`);
-        return this.callParticipant<T>(action, params, true);
+        return this.callParticipant<T>(action, params, span, true);
       },
 
-      async perform(this: OrchestratorThis, action: SagaAction): Promise<StepResult> {
+      async perform(this: OrchestratorThis, action: SagaAction, span: Span | undefined): Promise<StepResult> {
         const participant = PARTICIPANT_ACTION[action.type];
         switch (action.type) {
           case "CheckFraud": {
             const { orderId, customerId, amount, currency } = action.order;
-            const answer = await this.callParticipant<FraudDecision>(participant, { orderId, customerId, total: amount, currency });
+            const answer = await this.callParticipant<FraudDecision>(participant, { orderId, customerId, total: amount, currency }, span);
             return answer.decision === "approved" ? { kind: "succeeded" } : { kind: "refused", detail: answer.reason };
           }
           case "AuthorizePayment": {
-            const answer = await this.callParticipant<PaymentAnswer>(participant, action.order);
+            const answer = await this.callParticipant<PaymentAnswer>(participant, action.order, span);
             return answer.status === "declined" ? { kind: "refused", detail: answer.reason ?? "DECLINED" } : { kind: "succeeded" };
           }
           case "ConfirmOrder":
-            return settleOrder(this.callParticipant(participant, { id: action.orderId }), {
+            return settleOrder(this.callParticipant(participant, { id: action.orderId }, span), {
               ORDER_ALREADY_CONFIRMED: { kind: "succeeded" },
               ORDER_ALREADY_CANCELLED: { kind: "orderCancelled" },
               ORDER_ALREADY_REJECTED: { kind: "orderRejected" },
             });
           case "RejectOrder":
-            return settleOrder(this.callParticipant(participant, { id: action.orderId, reason: action.reason }), {
+            return settleOrder(this.callParticipant(participant, { id: action.orderId, reason: action.reason }, span), {
               ORDER_ALREADY_REJECTED: { kind: "succeeded" },
               ORDER_ALREADY_CANCELLED: { kind: "orderCancelled" },
               ORDER_ALREADY_CONFIRMED: { kind: "orderConfirmed" },
             });
           case "CapturePayment":
           case "Compensate":
-            await this.callParticipant(participant, { orderId: action.orderId });
+            await this.callParticipant(participant, { orderId: action.orderId }, span);
             return { kind: "succeeded" };
           default: {
             const unknown: never = action;
@@ -456,7 +493,7 @@ export function orchestratorService({
     },
 
     async started() {
-      this.consumer = await this.bus.consume(ORCHESTRATOR_QUEUE, ORCHESTRATOR_TOPICS, (delivery: Delivery) => this.handleDelivery(delivery), consume);
+      this.consumer = await this.bus.consume(ORCHESTRATOR_QUEUE, ORCHESTRATOR_TOPICS, (delivery: Delivery) => this.traceDelivery(delivery), consume);
       const halfOpenMs = this.broker.options.circuitBreaker?.halfOpenTime ?? DEFAULT_HALF_OPEN_MS;
       this.killSwitch = new KillSwitch({
         consumer: this.consumer,

@@ -3,7 +3,9 @@ import { Checkpoints } from "../adapters/event-store/checkpoints";
 import { BusMixin, WithBus } from "../mixins/bus.mixin";
 import type { BusAddress } from "../adapters/bus";
 import { EventStoreMixin, WithEventStore } from "../mixins/event-store.mixin";
-import { OutboxRelay } from "./relay/outbox-relay";
+import { OutboxRelay, PublishTrace } from "./relay/outbox-relay";
+import { RecordedEvent } from "../adapters/event-store";
+import { TRACEPARENT, endSpan, messagingSystem, startSpanFrom, traceparentOf } from "../tracing/spans";
 
 export interface RelayServiceOptions {
   eventStoreUrl: string;
@@ -16,7 +18,7 @@ export interface RelayServiceOptions {
   leaseTtlMs?: number;
 }
 
-type RelayThis = WithEventStore & WithBus & { relay: OutboxRelay };
+type RelayThis = WithEventStore & WithBus & { relay: OutboxRelay; tracePublish(event: RecordedEvent): PublishTrace | undefined };
 
 const BATCH_SIZE = 500;
 /**
@@ -63,7 +65,32 @@ export function relayService({ eventStoreUrl, bus, pollMs, windowSize = WINDOW_S
         windowSize,
         leaseTtlMs,
         logger: this.logger,
+        ...(this.broker.isTracingEnabled() ? { tracePublish: (event: RecordedEvent) => this.tracePublish(event) } : {}),
       });
+    },
+    methods: {
+      /**
+       * A producer span, child of the span that recorded the event (its metadata's traceparent),
+       * from the publish until the message is safe. Events recorded with no trace (a checkpoint,
+       * a lease, history from before tracing) are published untraced.
+       */
+      tracePublish(this: RelayThis, event: RecordedEvent): PublishTrace | undefined {
+        const carried = event.metadata[TRACEPARENT];
+        if (carried === undefined) return undefined;
+        const span = startSpanFrom(this.broker, carried, `publish ${event.type}`, {
+          kind: "producer",
+          service: this,
+          tags: {
+            "messaging.system": messagingSystem(bus.url),
+            "messaging.destination.name": event.type,
+            "messaging.message.id": event.id,
+            "event.stream": event.stream,
+            "event.position": event.position.toString(),
+          },
+        });
+        const traceparent = traceparentOf(span);
+        return traceparent === undefined ? undefined : { headers: { [TRACEPARENT]: traceparent }, end: (error) => endSpan(span, error) };
+      },
     },
     /**
      * Publishing waits for every local service to have started: on the memory bus a queue

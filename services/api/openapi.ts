@@ -4,6 +4,7 @@ import { loadConfig } from "../../config";
 import { dlqService } from "../dlq.service";
 import { orchestratorService } from "../orchestrator.service";
 import { ordersService } from "../orders.service";
+import { tracesService } from "../traces.service";
 import { JsonSchema } from "./openapi/json-schema";
 import { ParamsField, objectSchema, paramsFields } from "./openapi/params-schema";
 import { ANSWERS, Answer, RESPONSE_SCHEMAS, schemaRef } from "./openapi/response-schemas";
@@ -238,6 +239,7 @@ function routedServices(): ActionsSource[] {
       limits: config.saga,
     }),
     dlqService({ eventStoreUrl: config.eventStoreUrl, bus }),
+    tracesService(),
   ];
 }
 

@@ -7,6 +7,7 @@ export const PUBLIC_ALIASES = {
   "POST /orders/:id/cancel": "orders.cancel",
   "GET /sagas": "orchestrator.list",
   "GET /sagas/:orderId": "orchestrator.get",
+  "GET /traces/:traceId": "traces.get",
   "GET /dlq": "dlq.list",
   "GET /dlq/groups": "dlq.groups",
   "GET /dlq/jobs": "dlq.jobs",

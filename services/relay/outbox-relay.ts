@@ -1,5 +1,5 @@
 import { Logger } from "moleculer";
-import { MessageBus, OutgoingMessage } from "../../adapters/bus/port";
+import { Headers, MessageBus, OutgoingMessage } from "../../adapters/bus/port";
 import { Checkpoints } from "../../adapters/event-store/checkpoints";
 import { EventStore, Lease, RecordedEvent } from "../../adapters/event-store";
 import { settleWithin } from "../../adapters/bus/in-flight";
@@ -23,6 +23,15 @@ export interface OutboxRelayOptions {
   /** Messages published and not yet safe at once (see PublishWindow). */
   windowSize: number;
   logger: Logger;
+  /** Traces each publish (a producer span) and names it in the message's headers; none when tracing is off. */
+  tracePublish?: (event: RecordedEvent) => PublishTrace | undefined;
+}
+
+/** One publish as a trace sees it: the headers that make the consumers' spans its children, and its end. */
+export interface PublishTrace {
+  headers: Headers;
+  /** When the message is safe (or failed to be). */
+  end(error?: unknown): void;
 }
 
 /** How long to wait before trying again after the store or the bus failed. */
@@ -55,7 +64,7 @@ const HIDDEN_FIRST_RETRY_MS = 1;
 const HIDDEN_MAX_RETRY_MS = 100;
 
 /** A stored event as it travels on the bus: routing key = event type, message id = event id. */
-export function toMessage(event: RecordedEvent): OutgoingMessage {
+export function toMessage(event: RecordedEvent, traceHeaders: Headers = {}): OutgoingMessage {
   return {
     messageId: event.id,
     topic: event.type,
@@ -68,7 +77,7 @@ export function toMessage(event: RecordedEvent): OutgoingMessage {
       data: event.data,
       metadata: event.metadata,
     },
-    headers: { correlationId: String(event.metadata.correlationId), causationId: String(event.metadata.causationId) },
+    headers: { correlationId: String(event.metadata.correlationId), causationId: String(event.metadata.causationId), ...traceHeaders },
   };
 }
 
@@ -194,7 +203,7 @@ export class OutboxRelay {
   }
 
   private async step(): Promise<void> {
-    const { store, bus, batchSize, pollMs, logger } = this.options;
+    const { store, batchSize, pollMs, logger } = this.options;
     const window = this.window ?? (await this.openWindow());
     if (window.failed) {
       logger.warn(`relay: a publish failed (${(window.failed.error as Error).message}); publishing again after position ${window.safe}`);
@@ -221,11 +230,23 @@ export class OutboxRelay {
       return;
     }
     this.hiddenRetryMs = HIDDEN_FIRST_RETRY_MS;
-    for (const event of page) window.track(event.position, bus.publishDurably(toMessage(event)));
+    for (const event of page) window.track(event.position, this.publish(event));
     this.published += page.length;
     // A short page reached the end of the log as it was during the read: wait for the next
     // append (or one signalled meanwhile) rather than read again to find nothing.
     if (page.length < wanted && this.known <= window.published) await this.pause(pollMs, true);
+  }
+
+  private publish(event: RecordedEvent): Promise<void> {
+    const trace = this.options.tracePublish?.(event);
+    const published = this.options.bus.publishDurably(toMessage(event, trace?.headers));
+    if (trace) {
+      published.then(
+        () => trace.end(),
+        (error: unknown) => trace.end(error),
+      );
+    }
+    return published;
   }
 
   private async openWindow(): Promise<PublishWindow> {

@@ -23,7 +23,7 @@ const REPORT_TIMEOUT_MS = 2000;
 
 /**
  * Asks each available node for its report: every node runs the resilience service
- * (services/index.ts: nodeServices), and its breakers are only known there.
+ * (services/index.ts: companionServices), and its breakers are only known there.
  */
 export async function gatherResilience(caller: ActionCaller): Promise<ClusterResilience> {
   const nodes = await caller.call<{ id: string }[], object>("$node.list", { onlyAvailable: true });

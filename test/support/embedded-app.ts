@@ -5,7 +5,7 @@ import { ServiceBroker, ServiceSchema } from "moleculer";
 import { EventStore, RecordedEvent, StreamNotFound, acquireEventStore, releaseEventStore } from "../../adapters/event-store";
 import { AppConfig, loadConfig } from "../../config";
 import { brokerOptions } from "../../moleculer.config";
-import { ServiceName, nodeServices, serviceFactories } from "../../services";
+import { ServiceName, companionServices, serviceFactories } from "../../services";
 
 export interface EmbeddedApp {
   broker: ServiceBroker;
@@ -46,7 +46,7 @@ export async function startEmbeddedApp(options: EmbeddedAppOptions = {}): Promis
     const mod = options.mods?.[name];
     broker.createService(mod ? { ...schema, mixins: [...(schema.mixins ?? []), mod] } : schema);
   }
-  for (const service of nodeServices) broker.createService(service());
+  for (const service of companionServices(config, names)) broker.createService(service);
   // Held by the test too, so that a store outlives the brokers that share it.
   const store = acquireEventStore(config.eventStoreUrl);
   await broker.start();

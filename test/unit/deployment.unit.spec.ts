@@ -36,6 +36,9 @@ const compose = load(interpolate(read("docker-compose.yml"), { ADMIN_TOKEN: "fro
   services: Record<string, ComposeService>;
 };
 
+/** Read by OpenTelemetry's OTLP exporter itself (tracing/otlp-exporter.ts), not by loadConfig. */
+const OPEN_TELEMETRY_VARIABLES = new Set(["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"]);
+
 /** The variables loadConfig reads, found by watching it read an empty environment. */
 function variablesReadByConfig(): Set<string> {
   const read = new Set<string>();
@@ -64,7 +67,7 @@ describe("docker-compose.yml", () => {
     const environment = Object.fromEntries(Object.entries(compose.services[name]!.environment!).map(([key, value]) => [key, String(value)]));
     const known = variablesReadByConfig();
 
-    expect(Object.keys(environment).filter((key) => !known.has(key))).toEqual([]);
+    expect(Object.keys(environment).filter((key) => !known.has(key) && !OPEN_TELEMETRY_VARIABLES.has(key))).toEqual([]);
     const config = loadConfig(environment);
     expect(config).toMatchObject({
       transporter: "amqp://guest:guest@rabbitmq:5672",
@@ -105,6 +108,16 @@ describe("docker-compose.yml", () => {
     expect(eventstore!.image).toMatch(/^eventstore\/eventstore:/);
     expect(eventstore!.environment).toMatchObject({ EVENTSTORE_INSECURE: "true", EVENTSTORE_CLUSTER_SIZE: 1 });
     expect(eventstore!.healthcheck!.test.join(" ")).toContain("/health/live");
+  });
+
+  it("sends every node's spans to Jaeger over OTLP", () => {
+    const { jaeger } = compose.services;
+    expect(jaeger!.image).toMatch(/^jaegertracing\/all-in-one:\d+\.\d+\.\d+$/);
+    expect(jaeger!.ports).toEqual(["16686:16686", "4318:4318"]);
+    for (const [name] of nodes) {
+      expect(compose.services[name]!.environment).toMatchObject({ TRACING_EXPORTERS: "otlp", OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318" });
+      expect(loadConfig({ TRACING_EXPORTERS: String(compose.services[name]!.environment!.TRACING_EXPORTERS) }).tracing.exporters).toEqual(["otlp"]);
+    }
   });
 
   it("publishes the gateway's port", () => {

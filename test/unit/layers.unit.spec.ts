@@ -10,7 +10,7 @@ const ROOT = join(__dirname, "..", "..");
 const LAYERS: readonly (readonly string[])[] = [
   ["supported-node.ts", "domain/"],
   ["adapters/"],
-  ["config.ts", "middlewares/"],
+  ["config.ts", "middlewares/", "tracing/"],
   ["mixins/", "moleculer.config.ts"],
   ["services/"],
   ["node.ts"],
@@ -32,7 +32,7 @@ function sourcesUnder(folder: string): string[] {
 
 const files = [
   ...readdirSync(ROOT).filter((file) => file.endsWith(".ts")),
-  ...["domain", "adapters", "middlewares", "mixins", "services", "repl", "tools"].flatMap(sourcesUnder),
+  ...["domain", "adapters", "middlewares", "tracing", "mixins", "services", "repl", "tools"].flatMap(sourcesUnder),
 ];
 
 const SPECIFIER = /(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"|(?:^|\n)\s*import\s+"([^"]+)"|\b(?:require|import)\("([^"]+)"\)/g;

@@ -20,6 +20,7 @@ export type SchemaName =
   | "SagaSummary"
   | "Saga"
   | "SagaPage"
+  | "Trace"
   | "ChaosSettings"
   | "Chaos"
   | "DeadLetter"
@@ -67,6 +68,14 @@ const saga = {
   deadline: orNull(time),
   endedAt: orNull(time),
 };
+const traceId: JsonSchema = { type: "string", pattern: "^[0-9a-f]{32}$", description: "A W3C trace id: 32 lower-case hex digits." };
+const spanId: JsonSchema = { type: "string", description: "A span's id: 16 lower-case hex digits for the spans of this project." };
+const attributes: JsonSchema = {
+  type: "object",
+  additionalProperties: { anyOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] },
+  description: 'OpenTelemetry attributes, flat: "action.name", "messaging.destination.name"...',
+};
+const epochMs: JsonSchema = { type: "number", description: "Milliseconds since the epoch, with fractions." };
 const deadLetterStatus: JsonSchema = { enum: ["dead", "replaying", "replayed", "purged"] };
 const jobFilter = exactly({ originQueue: text, eventType: text, group: text }, ["originQueue", "eventType", "group"]);
 
@@ -98,6 +107,7 @@ export const RESPONSE_SCHEMAS: Record<SchemaName, JsonSchema> = {
   SagaSummary: exactly(saga),
   Saga: exactly({
     ...saga,
+    traceId: { ...orNull(traceId), description: "The order's trace (GET /traces/{traceId}); null for a saga started before tracing or with tracing off." },
     timeline: arrayOf({
       type: "object",
       properties: { event: text, at: time },
@@ -106,6 +116,39 @@ export const RESPONSE_SCHEMAS: Record<SchemaName, JsonSchema> = {
     }),
   }),
   SagaPage: pageOf("SagaSummary"),
+  Trace: {
+    ...exactly({
+      traceId,
+      spans: {
+        ...arrayOf(
+          exactly({
+            traceId,
+            id: spanId,
+            parentId: { ...orNull(spanId), description: "The span it is a child of; null for the trace's root (or a span whose parent was not traced)." },
+            name: text,
+            kind: { enum: ["server", "client", "producer", "consumer", "internal"] },
+            service: { ...orNull(text), description: "The Moleculer service that did the work, when one did." },
+            nodeId: text,
+            startTime: epochMs,
+            durationMs: { type: "number", minimum: 0 },
+            error: orNull(exactly({ name: text, message: text, code: { type: "integer" }, type: text }, ["code", "type"])),
+            attributes,
+            events: {
+              ...arrayOf(exactly({ name: text, time: epochMs, attributes })),
+              description: 'What happened during the span: "breaker.rejected", "chaos.injected"...',
+            },
+            links: {
+              ...arrayOf(exactly({ traceId, spanId, attributes })),
+              description: "Spans it follows from without being their child: a redelivery links the attempt that failed.",
+            },
+          }),
+        ),
+        description: "By start time, then id.",
+      },
+      droppedSpans: { ...count, description: "Spans that arrived once the trace held as many as the collector keeps of one trace." },
+    }),
+    description: "The spans of one trace that the nodes reported to the gateway's collector (in memory: the most recent traces only).",
+  },
   ChaosSettings: exactly({ failureRate: { type: "number", minimum: 0, maximum: 1 }, latencyMs: count, mode: { enum: [...CHAOS_MODES] } }),
   Chaos: {
     type: "object",
@@ -268,6 +311,12 @@ export const ANSWERS: Record<RoutedAction, Answer> = {
     status: 200,
     schema: "Saga",
     refusals: { 404: ["SAGA_NOT_FOUND"] },
+  },
+  "traces.get": {
+    summary: "The spans of one trace (an order's: the traceId of GET /sagas/{orderId}), as the nodes reported them",
+    status: 200,
+    schema: "Trace",
+    refusals: { 404: ["TRACE_NOT_FOUND"] },
   },
   "dlq.list": { summary: "Dead letters, newest first", status: 200, schema: "DeadLetterPage" },
   "dlq.groups": { summary: "Dead letters grouped by cause, biggest first", status: 200, schema: "DeadLetterGroups" },
