@@ -249,8 +249,139 @@ $("#saga-form").addEventListener("submit", async (event) => {
   for (const { event: name, at, ...details } of saga.timeline) {
     table.append(row(`+${Date.parse(at) - start} ms`, name, Object.entries(details).map(([key, value]) => `${key}=${value}`).join(" ")));
   }
-  view.append(summary, table);
+  view.append(summary, table, traceView(saga.traceId));
 });
+
+/** The order's trace as a waterfall, fetched again by its button: spans reach the collector about a second after they end. */
+function traceView(traceId) {
+  const box = document.createElement("div");
+  box.id = "trace";
+  const heading = document.createElement("h3");
+  if (typeof traceId !== "string") {
+    heading.textContent = "Trace";
+    const none = document.createElement("p");
+    none.className = "small";
+    none.textContent = "No trace: this saga started before tracing, or with TRACING=off.";
+    box.append(heading, none);
+    return box;
+  }
+  const body = document.createElement("div");
+  // Only the latest answer is drawn: a slow first fetch must not overwrite a refresh's.
+  let latest = 0;
+  const load = async () => {
+    const request = ++latest;
+    const response = await fetch(`/api/traces/${encodeURIComponent(traceId)}`);
+    const answer = await response.json();
+    if (request === latest) drawTrace(body, response, answer);
+  };
+  const refresh = button("Refresh", load);
+  refresh.id = "trace-refresh";
+  const id = document.createElement("code");
+  id.textContent = traceId;
+  heading.append("Trace ", id, " ", refresh);
+  box.append(heading, body);
+  load();
+  return box;
+}
+
+function drawTrace(body, response, answer) {
+  body.replaceChildren();
+  if (response.status === 404) {
+    const waiting = document.createElement("p");
+    waiting.className = "small";
+    waiting.textContent = "No span of this trace has reached the collector yet (they arrive about a second after they end): refresh.";
+    return body.append(waiting);
+  }
+  if (!response.ok) return (body.textContent = `${answer.type}: ${answer.message}`);
+  body.append(waterfall(answer));
+}
+
+const spanLabel = (span) => (span.service ? `${span.service} · ${span.name}` : span.name);
+const attributeLines = (attributes) => Object.entries(attributes).map(([key, value]) => `${key}=${value}`);
+
+/** The spans depth first, each child under its parent in the order they started; a span whose parent is not in the trace is a root. */
+function nested(spans) {
+  const byId = new Map(spans.map((span) => [span.id, span]));
+  const children = new Map();
+  for (const span of spans) {
+    const parent = span.parentId !== null && byId.has(span.parentId) ? span.parentId : null;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(span);
+  }
+  const ordered = [];
+  const seen = new Set();
+  const visit = (span, depth) => {
+    if (seen.has(span.id)) return;
+    seen.add(span.id);
+    ordered.push({ span, depth });
+    for (const child of children.get(span.id) ?? []) visit(child, depth + 1);
+  };
+  for (const root of children.get(null) ?? []) visit(root, 0);
+  // Spans caught in a loop of parents (a broken report) have no root above them: shown all the same.
+  for (const span of spans) visit(span, 0);
+  return ordered;
+}
+
+function waterfall(trace) {
+  const { spans } = trace;
+  const start = Math.min(...spans.map((span) => span.startTime));
+  const end = Math.max(...spans.map((span) => span.startTime + span.durationMs));
+  const total = Math.max(end - start, 0.001);
+  const percent = (time) => `${(100 * (time - start)) / total}%`;
+  const labels = new Map(spans.map((span) => [span.id, spanLabel(span)]));
+
+  const chart = document.createElement("div");
+  chart.className = "waterfall";
+  const scale = document.createElement("div");
+  scale.className = "span-row scale";
+  scale.append(textElement("div", "span-label", `${spans.length} spans${trace.droppedSpans ? `, ${trace.droppedSpans} dropped` : ""}`));
+  scale.append(textElement("div", "span-track", `0 … ${total.toFixed(1)} ms`), textElement("div", "span-duration", ""));
+  chart.append(scale);
+
+  for (const { span, depth } of nested(spans)) {
+    const line = document.createElement("div");
+    line.className = span.error ? "span-row error" : "span-row";
+    line.dataset.spanId = span.id;
+    line.dataset.depth = String(depth);
+
+    const label = textElement("div", "span-label", spanLabel(span));
+    label.style.paddingLeft = `${depth * 1.2}em`;
+    label.title = [`${span.kind} span ${span.id} on ${span.nodeId}`, ...attributeLines(span.attributes)].join("\n");
+    for (const link of span.links) {
+      const linked = link.traceId === span.traceId ? labels.get(link.spanId) : undefined;
+      const retryOf = textElement("span", "span-link", `↻ retry of ${linked ?? link.spanId}`);
+      retryOf.title = [`span ${link.spanId} of trace ${link.traceId}`, ...attributeLines(link.attributes)].join("\n");
+      label.append(retryOf);
+    }
+
+    const track = document.createElement("div");
+    track.className = "span-track";
+    const bar = document.createElement("div");
+    bar.className = "span-bar";
+    bar.style.left = percent(span.startTime);
+    bar.style.width = `max(2px, ${(100 * span.durationMs) / total}%)`;
+    bar.title = span.error ? `${span.error.name}: ${span.error.message}` : `${span.durationMs.toFixed(2)} ms`;
+    track.append(bar);
+    for (const spanEvent of span.events) {
+      const mark = textElement("span", "span-event", "◆");
+      mark.dataset.event = spanEvent.name;
+      mark.style.left = percent(spanEvent.time);
+      mark.title = [`${spanEvent.name} at +${(spanEvent.time - start).toFixed(1)} ms`, ...attributeLines(spanEvent.attributes)].join("\n");
+      track.append(mark);
+    }
+
+    line.append(label, track, textElement("div", "span-duration", `${span.durationMs.toFixed(1)} ms`));
+    chart.append(line);
+  }
+  return chart;
+}
+
+function textElement(tag, className, text) {
+  const element = document.createElement(tag);
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
 
 const feed = new EventSource("/api/live");
 feed.onopen = () => ($("#connection").textContent = "live");
