@@ -6,13 +6,15 @@ import { benchBus } from "./bus.bench";
 import { benchEventStore } from "./event-store.bench";
 import { benchGateway } from "./gateway.bench";
 import { benchPostgres } from "./postgres.bench";
-import { BenchResults, rowsOf, table } from "./rows";
+import { BenchResults, TracingFigures, rowsOf, table } from "./rows";
 import { benchSagas } from "./sagas.bench";
 import { benchTransporter } from "./transporter.bench";
 
 /** Half the goal of 1,000 sagas/s: the rate at which the latency goals hold. */
 const PACED_PER_SECOND = 500;
 const PACED_SECONDS = 6;
+/** Runs of each side in the tracing part: the median of three is what its row shows. */
+const TRACING_ROUNDS = 3;
 
 const distDir = join(__dirname, "..", "..");
 const amqpUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -27,6 +29,16 @@ const PARTS: Record<string, (results: BenchResults) => Promise<void>> = {
   },
   "sagas-paced": async (results) => {
     results.sagasEmbeddedPaced = await benchSagas(distDir, "embedded", "sqlite", PACED_PER_SECOND * PACED_SECONDS, { perSecond: PACED_PER_SECOND });
+  },
+  // Tracing's cost: the same embedded run with TRACING on and off, in turn, so that the VM's drift hits both alike.
+  tracing: async (results) => {
+    const count = Number(process.env.BENCH_SAGAS ?? 2000);
+    const runs: TracingFigures = { on: [], off: [] };
+    for (let round = 0; round < TRACING_ROUNDS; round += 1) {
+      for (const switched of ["on", "off"] as const)
+        runs[switched].push(await benchSagas(distDir, "embedded", "sqlite", count, undefined, { TRACING: switched }));
+    }
+    results.tracing = runs;
   },
   "event-store": async (results) => {
     results.eventStore = await benchEventStore();

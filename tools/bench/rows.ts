@@ -17,6 +17,13 @@ export interface BenchResults {
   sagasEmbeddedPaced?: SagaFigures;
   sagasCluster?: SagaFigures;
   sagasClusterPostgres?: SagaFigures;
+  tracing?: TracingFigures;
+}
+
+/** The embedded saga run with tracing on and off, alternated. */
+export interface TracingFigures {
+  on: SagaFigures[];
+  off: SagaFigures[];
 }
 
 export interface Row {
@@ -52,7 +59,7 @@ const bench = (part: string) => `npm run bench -- ${part}`;
 /** The table's rows for the parts a run holds, in the table's order. */
 export function rowsOf(results: BenchResults): Row[] {
   const rows: Row[] = [];
-  const { gateway, eventStore, bus, transporter, postgres, sagasEmbedded, sagasEmbeddedPaced, sagasCluster, sagasClusterPostgres } = results;
+  const { gateway, eventStore, bus, transporter, postgres, sagasEmbedded, sagasEmbeddedPaced, sagasCluster, sagasClusterPostgres, tracing } = results;
   if (gateway) {
     rows.push({
       what: "gateway: POST /api/orders (embedded), 50 connections",
@@ -165,7 +172,26 @@ export function rowsOf(results: BenchResults): Row[] {
       command: bench("sagas-cluster"),
     });
   }
+  if (tracing && tracing.on.length > 0 && tracing.off.length > 0) {
+    const cpu = (runs: SagaFigures[]) => median(runs.map((run) => run.cpuMsPerOrder));
+    const rate = (runs: SagaFigures[]) => median(runs.map((run) => run.sagasPerSecond));
+    rows.push({
+      what: `tracing on (every order traced, spans to the dashboard's collector) vs off: ${tracing.on[0]!.orders} orders, embedded (SQLite), median of ${tracing.on.length} alternated runs`,
+      figure: `on: ${cpu(tracing.on)} ms CPU per order, ${round(rate(tracing.on))} sagas/s (runs: ${tracing.on.map((run) => run.cpuMsPerOrder).join(" / ")} ms)`,
+      ceiling: `off: ${cpu(tracing.off)} ms CPU per order, ${round(rate(tracing.off))} sagas/s (runs: ${tracing.off.map((run) => run.cpuMsPerOrder).join(" / ")} ms)`,
+      ratio: ratio(cpu(tracing.on) / cpu(tracing.off)),
+      goal: "(measured, no goal)",
+      met: true,
+      command: bench("tracing"),
+    });
+  }
   return rows;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** The rows as a Markdown table. */

@@ -57,6 +57,7 @@ export async function benchSagas(
   store: SagaStore = "sqlite",
   count = Number(process.env.BENCH_SAGAS ?? 1000),
   load: SagaLoad = SATURATING_LOAD,
+  env: Record<string, string> = {},
 ): Promise<SagaFigures> {
   const dir = mkdtempSync(join(tmpdir(), "glitchbuster-bench-sagas-"));
   const database = store === "postgres" ? await createScratchDatabase(BENCH_POSTGRES_URL, "glitchbuster_bench") : undefined;
@@ -65,6 +66,7 @@ export async function benchSagas(
     EVENT_STORE_URL: database?.url ?? `sqlite:${join(dir, "events.db")}`,
     LOG_LEVEL: "warn",
     BUS_NAMESPACE: `bench-${Date.now()}`,
+    ...env,
   }).catch(async (error: unknown) => {
     await database?.drop();
     rmSync(dir, { recursive: true, force: true });
