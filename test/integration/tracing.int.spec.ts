@@ -178,6 +178,39 @@ describe("tracing: one trace per order, faults included (embedded mode)", () => 
     for (const traceId of traceIds) await orderTrace(app.baseUrl, traceId);
     expect(placed.map((order) => order.status)).toEqual([201, 201, 201]);
   });
+
+  it("traces a saga the deadline scheduler times out in its order's trace: the expiry, the rejection and the undo", async () => {
+    // Payments answer after the saga's deadline: the scheduler expires the saga while its step waits.
+    app = await startEmbeddedApp({ env: { SAGA_DEADLINE_MS: "500", PAYMENTS_CHAOS_LATENCY_MS: "3000", REQUEST_TIMEOUT_MS: "10000" } });
+    const traceId = newTraceId();
+
+    const placed = await placeOrder(app.baseUrl, { traceparent: `00-${traceId}-${newSpanId()}-01` });
+    const spans = await waitFor(
+      async () => {
+        const response = await traceOf(app!.baseUrl, traceId);
+        if (response.status !== 200) return undefined;
+        const { spans: found } = (await response.json()) as { spans: RecordedSpan[] };
+        const names = found.map((span) => span.name);
+        return names.includes("expire saga") && names.includes("publish SagaEnded") && names.includes("publish OrderRejected") && found;
+      },
+      { what: "the expiry in the order's trace", timeoutMs: 15_000 },
+    );
+    await app.broker.call("api.setChaos", { service: "payments", latencyMs: 0 });
+
+    const expire = spans.find((span) => span.name === "expire saga")!;
+    const started = spans.find((span) => span.name === "publish SagaStarted")!;
+    // A child of the span that started the saga (SagaStarted's traceparent): the delivery of OrderCreated.
+    expect(expire).toMatchObject({
+      kind: "internal",
+      service: "orchestrator",
+      parentId: started.parentId,
+      error: null,
+      attributes: { orderId: placed.orderId },
+    });
+    const children = spans.filter((span) => span.parentId === expire.id).map((span) => span.name);
+    expect(children).toEqual(expect.arrayContaining(["action 'orders.reject'", "publish SagaTimedOut", "publish SagaEnded"]));
+    expect(spans.find((span) => span.name === "publish OrderRejected")!.parentId).toBe(spans.find((span) => span.name === "action 'orders.reject'")!.id);
+  });
 });
 
 function attempt(span: RecordedSpan): number {
