@@ -15,7 +15,7 @@ export function createNode(config: AppConfig, names: readonly string[] = config.
   }
   const broker = new ServiceBroker(brokerOptions(config));
   for (const name of names as ServiceName[]) broker.createService(serviceFactories[name](config));
-  for (const service of companionServices(config, names as ServiceName[])) broker.createService(service);
+  for (const service of companionServices(names as ServiceName[])) broker.createService(service);
   return broker;
 }
 

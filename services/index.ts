@@ -46,8 +46,9 @@ export type ServiceName = keyof typeof serviceFactories;
  * What a node runs besides the services SERVICES names: every node reports its breakers; the
  * gateway's node collects the spans of every node for the dashboard's waterfall.
  */
-export function companionServices(config: AppConfig, names: readonly ServiceName[]): Pick<ServiceSchema, "name">[] {
-  return [resilienceService(), ...(config.tracing.enabled && names.includes("api") ? [tracesService()] : [])];
+export function companionServices(names: readonly ServiceName[]): Pick<ServiceSchema, "name">[] {
+  // The collector runs with TRACING=off too: GET /api/traces/:traceId answers "not found", not "no such service".
+  return [resilienceService(), ...(names.includes("api") ? [tracesService()] : [])];
 }
 
 export function isServiceName(name: string): name is ServiceName {

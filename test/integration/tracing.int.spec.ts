@@ -179,6 +179,28 @@ describe("tracing: one trace per order, faults included (embedded mode)", () => 
     expect(placed.map((order) => order.status)).toEqual([201, 201, 201]);
   });
 
+  it("with TRACING=off, records no span and carries no context, and the saga names no trace", async () => {
+    app = await startEmbeddedApp({ env: { TRACING: "off" } });
+    const traceId = newTraceId();
+
+    const placed = await placeOrder(app.baseUrl, { traceparent: `00-${traceId}-${newSpanId()}-01` });
+    const saga = await waitFor(
+      async () => {
+        const answer = (await (await fetch(`${app!.baseUrl}/sagas/${placed.orderId}`)).json()) as { status?: string; traceId?: string | null };
+        return answer.status === "ended" && answer;
+      },
+      { what: "the saga to end" },
+    );
+
+    expect(saga.traceId).toBeNull();
+    const events = [...(await app.store.read(`order-${placed.orderId}`)), ...(await app.store.read(`saga-${placed.orderId}`))];
+    expect(events.filter((event) => "traceparent" in event.metadata)).toEqual([]);
+    expect(events.length).toBeGreaterThan(2);
+    const response = await traceOf(app.baseUrl, traceId);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { type: string }).type).toBe("TRACE_NOT_FOUND");
+  });
+
   it("traces a saga the deadline scheduler times out in its order's trace: the expiry, the rejection and the undo", async () => {
     // Payments answer after the saga's deadline: the scheduler expires the saga while its step waits.
     app = await startEmbeddedApp({ env: { SAGA_DEADLINE_MS: "500", PAYMENTS_CHAOS_LATENCY_MS: "3000", REQUEST_TIMEOUT_MS: "10000" } });

@@ -46,7 +46,7 @@ export async function startEmbeddedApp(options: EmbeddedAppOptions = {}): Promis
     const mod = options.mods?.[name];
     broker.createService(mod ? { ...schema, mixins: [...(schema.mixins ?? []), mod] } : schema);
   }
-  for (const service of companionServices(config, names)) broker.createService(service);
+  for (const service of companionServices(names)) broker.createService(service);
   // Held by the test too, so that a store outlives the brokers that share it.
   const store = acquireEventStore(config.eventStoreUrl);
   await broker.start();
