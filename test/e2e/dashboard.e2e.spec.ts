@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Browser, Page, chromium } from "playwright-core";
+import { Browser, Page } from "playwright-core";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
+import { CHROMIUM, launchChromium } from "../support/browser";
 
 /**
  * The dashboard in a real browser (Debian's chromium, which .ci/run installs when it is
  * missing): an incident from the operator's side, screenshots in test-artifacts/.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 const TOKEN = "dashboard-test-token";
 const ARTIFACTS = join(__dirname, "..", "..", "test-artifacts");
 const ORDERS = 6;
@@ -41,20 +41,7 @@ describe("dashboard in chromium (embedded app)", () => {
       },
     });
     root = app.baseUrl.replace(/\/api$/, "");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As root, without a sandbox; no background traffic to hosts this machine cannot reach.
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
   afterAll(async () => {

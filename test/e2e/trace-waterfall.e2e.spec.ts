@@ -2,11 +2,12 @@ import Ajv2020 from "ajv/dist/2020";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Browser, Page, chromium } from "playwright-core";
+import { Browser, Page } from "playwright-core";
 import { OpenApiDocument } from "../../services/api/openapi";
 import type { StoredTrace } from "../../tracing/trace-store";
 import { waitFor } from "../../tools/wait-for";
 import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
+import { CHROMIUM, launchChromium } from "../support/browser";
 import { orderTrace } from "../support/traces";
 
 /**
@@ -15,7 +16,6 @@ import { orderTrace } from "../support/traces";
  * The screenshot lands in test-artifacts/; docs/tracing-waterfall.png is a copy of it.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 const TOKEN = "trace-waterfall-token";
 const ARTIFACTS = join(__dirname, "..", "..", "test-artifacts");
 const placement = { customerId: "c-trace", currency: "EUR", items: [{ productId: "book", quantity: 2, unitPrice: 1250 }] };
@@ -60,19 +60,7 @@ describe("an order's trace as a waterfall in the dashboard (embedded app, chromi
       },
     });
     root = app.baseUrl.replace(/\/api$/, "");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { EmbeddedApp, startEmbeddedApp } from "../support/embedded-app";
 import { waitFor } from "../../tools/wait-for";
 import { RecordedSpan } from "../../tracing/recorded-span";
 import { newSpanId, newTraceId } from "../../tracing/trace-context";
-import { ORDER_TRACE, orderTrace, parentLines, placeOrder, traceOf } from "../support/traces";
+import { ORDER_TRACE, orderTrace, parentLines, placeOrder, spansSoFar, traceOf } from "../support/traces";
 
 describe("tracing: one trace per order, faults included (embedded mode)", () => {
   let app: EmbeddedApp | undefined;
@@ -149,8 +149,7 @@ describe("tracing: one trace per order, faults included (embedded mode)", () => 
     const refused = await waitFor(
       async () => {
         for (const traceId of traceIds) {
-          const response = await traceOf(app!.baseUrl, traceId);
-          const spans = response.status === 200 ? ((await response.json()) as { spans: RecordedSpan[] }).spans : [];
+          const spans = await spansSoFar(app!.baseUrl, traceId);
           const found = spans.find((span) => span.events.some((event) => event.name === "breaker.rejected"));
           if (found) return found;
         }
@@ -209,9 +208,7 @@ describe("tracing: one trace per order, faults included (embedded mode)", () => 
     const placed = await placeOrder(app.baseUrl, { traceparent: `00-${traceId}-${newSpanId()}-01` });
     const spans = await waitFor(
       async () => {
-        const response = await traceOf(app!.baseUrl, traceId);
-        if (response.status !== 200) return undefined;
-        const { spans: found } = (await response.json()) as { spans: RecordedSpan[] };
+        const found = await spansSoFar(app!.baseUrl, traceId);
         const names = found.map((span) => span.name);
         return names.includes("expire saga") && names.includes("publish SagaEnded") && names.includes("publish OrderRejected") && found;
       },

@@ -43,13 +43,17 @@ function whole(spans: RecordedSpan[]): boolean {
   return wanted.every((name) => names.filter((other) => other === name).length >= wanted.filter((other) => other === name).length);
 }
 
+/** The spans of a trace the collector holds so far: none before the first arrives. */
+export async function spansSoFar(baseUrl: string, traceId: string): Promise<RecordedSpan[]> {
+  const response = await traceOf(baseUrl, traceId);
+  return response.status === 200 ? ((await response.json()) as { spans: RecordedSpan[] }).spans : [];
+}
+
 /** The trace once every span of a settled order is in. */
 export function orderTrace(baseUrl: string, traceId: string, timeoutMs = 15_000): Promise<RecordedSpan[]> {
   return waitFor(
     async () => {
-      const response = await traceOf(baseUrl, traceId);
-      if (response.status !== 200) return undefined;
-      const { spans } = (await response.json()) as { spans: RecordedSpan[] };
+      const spans = await spansSoFar(baseUrl, traceId);
       return whole(spans) && spans;
     },
     { timeoutMs, intervalMs: 50, what: `the whole trace ${traceId}` },
