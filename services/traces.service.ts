@@ -91,7 +91,8 @@ function recordedSpanOf(value: unknown): RecordedSpan | undefined {
 /**
  * The in-process collector: the finished spans of every node, as they report them about once
  * a second, kept by trace in memory (bounded) so that the dashboard can draw an order's trace
- * without a tracing backend. It runs beside the gateway; the event reaches one instance.
+ * without a tracing backend. It runs beside every gateway, and each gets every node's spans
+ * (the exporter broadcasts them): a trace is never split between two gateways.
  */
 export function tracesService(limits: TracesServiceOptions = {}): ServiceSchemaFor<TracesThis> {
   return {

@@ -71,6 +71,17 @@ describe("TraceStore: the in-process collector's spans, by trace, bounded", () =
     expect(store.size).toBe(2);
   });
 
+  it("keeps at most maxSpans spans in all, evicting the traces that received a span least recently, whole", () => {
+    const store = new TraceStore({ maxSpans: 4 });
+    store.add([span(TRACE_A, "1", 1), span(TRACE_A, "2", 2), span(TRACE_B, "3", 3), span(TRACE_B, "4", 4)]);
+    store.add([span(TRACE_C, "5", 5)]);
+
+    expect(store.get(TRACE_A)).toBeUndefined();
+    expect(idsOf(store, TRACE_B)).toEqual(["3", "4"]);
+    expect(idsOf(store, TRACE_C)).toEqual(["5"]);
+    expect([store.size, store.spans]).toEqual([2, 3]);
+  });
+
   it("does not keep a trace longer for its being read", () => {
     const store = new TraceStore({ maxTraces: 2 });
     store.add([span(TRACE_A, "01", 1), span(TRACE_B, "01", 1)]);
