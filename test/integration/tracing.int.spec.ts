@@ -178,6 +178,43 @@ describe("tracing: one trace per order, faults included (embedded mode)", () => 
     expect(placed.map((order) => order.status)).toEqual([201, 201, 201]);
   });
 
+  it("continues the order's trace when its dead-lettered message is replayed: the replay is one more delivery of the same publish", async () => {
+    app = await startEmbeddedApp({
+      env: {
+        ADMIN_TOKEN: "t",
+        ANTIFRAUD_CHAOS_FAILURE_RATE: "1",
+        RETRY_RETRIES: "0",
+        BUS_RETRY_ATTEMPTS: "2",
+        BUS_RETRY_BASE_MS: "10",
+        BUS_RETRY_MAX_MS: "20",
+      },
+    });
+    const traceId = newTraceId();
+    const admin = { authorization: "Bearer t", "content-type": "application/json" };
+
+    await placeOrder(app.baseUrl, { traceparent: `00-${traceId}-${newSpanId()}-01` });
+    const [dead] = await waitFor(
+      async () => {
+        const { items } = (await (await fetch(`${app!.baseUrl}/dlq?status=dead`)).json()) as { items: { id: string }[] };
+        return items.length === 1 && items;
+      },
+      { what: "the order's message in the DLQ" },
+    );
+    await app.broker.call("api.setChaos", { service: "antifraud", failureRate: 0 });
+    const replayed = await fetch(`${app.baseUrl}/dlq/${dead!.id}/replay`, { method: "POST", headers: admin, body: "{}" });
+    const spans = await orderTrace(app.baseUrl, traceId);
+
+    expect(replayed.status).toBe(200);
+    const publish = spans.find((span) => span.name === "publish OrderCreated")!;
+    const deliveries = spans.filter((span) => span.name === "consume OrderCreated").sort((a, b) => a.startTime - b.startTime);
+    // Two attempts, dead-lettered; the replay, a first attempt again (the DLQ sends it as one), in the same trace.
+    expect(deliveries.map((span) => ({ parent: span.parentId, attempt: attempt(span), failed: span.error !== null, links: span.links.length }))).toEqual([
+      { parent: publish.id, attempt: 1, failed: true, links: 0 },
+      { parent: publish.id, attempt: 2, failed: true, links: 1 },
+      { parent: publish.id, attempt: 1, failed: false, links: 0 },
+    ]);
+  });
+
   it("with TRACING=off, records no span and carries no context, and the saga names no trace", async () => {
     app = await startEmbeddedApp({ env: { TRACING: "off" } });
     const traceId = newTraceId();
