@@ -7,6 +7,8 @@ import { join } from "node:path";
 const ROOT = join(__dirname, "..", "..");
 /** Built by `npm test` (npm run compile) before jest runs. */
 const ENTRY = join(ROOT, "dist", "repl", "main.js");
+/** How long runUntil waits before typing a line again. */
+const RETYPE_AFTER_MS = 100;
 const PROMPT = "glitchbuster $ ";
 const COMMAND_TIMEOUT_MS = 10_000;
 
@@ -67,6 +69,8 @@ class ReplSession {
       const answer = await this.run(line);
       if (pattern.test(answer)) return answer;
       if (Date.now() > deadline) throw new Error(`'${line}' never answered ${pattern} within ${timeoutMs} ms; last answer:\n${answer}`);
+      // A poll, not a flood: the REPL's own timers (the span exporter's among them) get their turn.
+      await new Promise((resolve) => setTimeout(resolve, RETYPE_AFTER_MS));
     }
   }
 
@@ -142,6 +146,26 @@ describe("REPL (npm run repl, embedded app) driven through stdin/stdout", () => 
     expect(shown).toMatch(row("status", "confirmed"));
     expect(shown).toMatch(/║ 0 +│ OrderCreated +│ .+customerId=alice currency=EUR total=2800/);
     expect(shown).toMatch(/║ 1 +│ OrderConfirmed +│/);
+  });
+
+  it("saga trace draws the order's trace: each span under its parent, to the saga's end", async () => {
+    const trace = await repl.runUntil(`saga trace ${orderId}`, /relay · publish SagaEnded/);
+
+    // Made in the REPL, the order's trace starts at orders.create; each level below is one more mark.
+    const spans = trace
+      .split("\n")
+      .filter((line) => line.startsWith("║"))
+      .slice(1)
+      .map((line) => line.split("│")[2]!.trim());
+    expect(spans.slice(0, 4)).toEqual([
+      "orders · action 'orders.create'",
+      "› relay · publish OrderCreated",
+      "› › orchestrator · consume OrderCreated",
+      "› › › antifraud · action 'antifraud.check'",
+    ]);
+    expect(spans).toContain("› › › › relay · publish OrderConfirmed");
+    expect(spans.at(-1)).toBe("› › › relay · publish SagaEnded");
+    expect(trace).toMatch(/trace [0-9a-f]{32}: GET \/api\/traces\/[0-9a-f]{32}/);
   });
 
   it("order list shows the order as a table", async () => {
